@@ -1,0 +1,11 @@
+// Each `hearth` subcommand lives in its own cmd_NAME.cpp and registers itself here.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace hearth::cli {
+
+// Adds the subcommand to `app`; its callback runs the command and sets `exit_code`.
+void register_info(CLI::App& app, int& exit_code);
+
+}  // namespace hearth::cli

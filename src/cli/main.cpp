@@ -1,0 +1,24 @@
+// The `hearth` command-line tool: a thin surface over the library.
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Hearth: run large language models locally from GGUF files"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "hearth 0.1.0");
+  int exit_code = 0;
+
+  hearth::cli::register_info(app, exit_code);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hearth: error: %s\n", e.what());
+    return 1;
+  }
+  return exit_code;
+}

@@ -1,0 +1,32 @@
+// The bytes behind a gguf::File: a read-only memory map of a file, or an owned copy of bytes in memory.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <span>
+#include <vector>
+
+namespace hearth::gguf {
+
+class Mapping {
+ public:
+  // Maps `path` read-only; throws std::runtime_error naming the path and the system error.
+  static std::unique_ptr<Mapping> map_file(const std::filesystem::path& path);
+  static std::unique_ptr<Mapping> copy_bytes(std::span<const std::byte> bytes);
+
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping();
+
+  std::span<const std::byte> bytes() const { return {data_, size_}; }
+
+ private:
+  Mapping() = default;
+
+  const std::byte* data_ = nullptr;
+  size_t size_ = 0;
+  bool mapped_ = false;              // munmap on destruction
+  std::vector<std::byte> owned_;     // used when not mapped
+};
+
+}  // namespace hearth::gguf
