@@ -1,0 +1,134 @@
+// The configured chain: logit bias, the stages in the configured order, then the draw.
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "hearth/sampling.h"
+
+namespace hearth::sampling {
+namespace {
+
+std::uint64_t fresh_seed() {
+  std::random_device device;
+  return (static_cast<std::uint64_t>(device()) << 32) ^ device();
+}
+
+struct StageName {
+  Stage stage;
+  std::string_view name;
+};
+
+// The first name of each stage is the canonical one; the rest are the spellings llama.cpp's --samplers and
+// --sampling-seq accept.
+constexpr std::array kStageNames{
+    StageName{Stage::penalties, "penalties"}, StageName{Stage::penalties, "e"},
+    StageName{Stage::top_k, "top_k"},         StageName{Stage::top_k, "k"},
+    StageName{Stage::typical_p, "typ_p"},     StageName{Stage::typical_p, "typical_p"},
+    StageName{Stage::typical_p, "typical"},   StageName{Stage::typical_p, "y"},
+    StageName{Stage::top_p, "top_p"},         StageName{Stage::top_p, "nucleus"},
+    StageName{Stage::top_p, "p"},             StageName{Stage::min_p, "min_p"},
+    StageName{Stage::min_p, "m"},             StageName{Stage::temperature, "temperature"},
+    StageName{Stage::temperature, "temp"},    StageName{Stage::temperature, "t"},
+};
+
+}  // namespace
+
+std::vector<Stage> default_stage_order() {
+  return {Stage::penalties, Stage::top_k, Stage::typical_p, Stage::top_p, Stage::min_p, Stage::temperature};
+}
+
+std::string_view stage_name(Stage stage) {
+  for (const auto& entry : kStageNames) {
+    if (entry.stage == stage) return entry.name;
+  }
+  throw SamplingError(fmt::format("unknown sampler stage {}", static_cast<int>(stage)));
+}
+
+std::optional<Stage> stage_from_name(std::string_view name) {
+  std::string normalized;
+  for (const char c : name) normalized += c == '-' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const auto& entry : kStageNames) {
+    if (entry.name == normalized) return entry.stage;
+  }
+  return std::nullopt;
+}
+
+Sampler::Sampler(SamplingParams params)
+    : params_(std::move(params)),
+      seed_(params_.seed ? *params_.seed : fresh_seed()),
+      rng_(seed_),
+      window_(params_.penalty_last_n) {
+  for (const auto& [token, bias] : params_.logit_bias) {
+    if (token < 0) throw SamplingError(fmt::format("logit bias names token {}, which is negative", token));
+    if (std::isnan(bias)) throw SamplingError(fmt::format("logit bias for token {} is NaN", token));
+  }
+  if (std::isnan(params_.temperature) || std::isnan(params_.top_p) || std::isnan(params_.min_p) ||
+      std::isnan(params_.typical_p) || std::isnan(params_.repeat_penalty) || std::isnan(params_.frequency_penalty) ||
+      std::isnan(params_.presence_penalty)) {
+    throw SamplingError("a sampling parameter is NaN");
+  }
+}
+
+Candidates Sampler::run_chain(std::span<const float> logits) const {
+  if (logits.empty()) throw SamplingError("cannot sample from an empty row of logits");
+  if (!params_.logit_bias.empty()) {
+    const TokenId last = params_.logit_bias.rbegin()->first;
+    if (static_cast<std::size_t>(last) >= logits.size()) {
+      throw SamplingError(
+          fmt::format("logit bias names token {}, but the vocabulary has {} tokens", last, logits.size()));
+    }
+  }
+  Candidates candidates = Candidates::from_logits(logits);
+  apply_logit_bias(candidates, params_.logit_bias);
+  for (const Stage stage : params_.order) {
+    switch (stage) {
+      case Stage::penalties:
+        apply_penalties(candidates, window_, params_.repeat_penalty, params_.frequency_penalty,
+                        params_.presence_penalty);
+        break;
+      case Stage::top_k:
+        apply_top_k(candidates, params_.top_k);
+        break;
+      case Stage::typical_p:
+        apply_typical_p(candidates, params_.typical_p, params_.min_keep);
+        break;
+      case Stage::top_p:
+        apply_top_p(candidates, params_.top_p, params_.min_keep);
+        break;
+      case Stage::min_p:
+        apply_min_p(candidates, params_.min_p, params_.min_keep);
+        break;
+      case Stage::temperature:
+        apply_temperature(candidates, params_.temperature);
+        break;
+    }
+  }
+  return candidates;
+}
+
+TokenId Sampler::sample(std::span<const float> logits) {
+  Candidates candidates = run_chain(logits);
+  return pick_random(candidates, rng_);
+}
+
+Candidates Sampler::candidates(std::span<const float> logits) const {
+  Candidates candidates = run_chain(logits);
+  candidates.compute_probabilities();
+  return candidates;
+}
+
+void Sampler::accept(TokenId token) { window_.push(token); }
+
+void Sampler::reset() {
+  window_.clear();
+  rng_ = Rng(seed_);
+}
+
+void ban_tokens(SamplingParams& params, std::span<const TokenId> tokens) {
+  for (const TokenId token : tokens) params.logit_bias[token] = -std::numeric_limits<float>::infinity();
+}
+
+}  // namespace hearth::sampling
