@@ -1,0 +1,188 @@
+#!/usr/bin/env node
+// What llama.cpp (the peer, through node-llama-cpp) makes of a model: prompt tokens, next-token probabilities
+// and a greedy continuation, as JSON for Hearth's conformance suite.
+//
+//   node tools/peer/evaluate.mjs MODEL.gguf PROMPT [N]            one model, one prompt, N greedy tokens (64)
+//   node tools/peer/evaluate.mjs --jobs JOBS.json                 many models and prompts in one process
+//
+// Options: --positions P (16) positions with probabilities, --top K (20) tokens per position,
+//          --temperature T (1) the temperature the probabilities are taken at, --threads N (0: all cores).
+// JOBS.json: {"models": [{"path": "a.gguf", "prompts": ["...", ...]}, ...]} plus optional "generate", "positions",
+// "top", "temperature"; the output is then {"models": [one result per model, in order]}.
+//
+// For each prompt:
+//   prompt_tokens   the prompt tokenized as llama.cpp does for generation: BOS first when the vocabulary asks for
+//                   it, special-token text not parsed
+//   greedy          N tokens from llama.cpp's greedy sampler (temperature 0), one decode per token; generation
+//                   does not stop at end-of-generation tokens, so both engines always produce N
+//   positions       for the first P greedy positions (the prompt's last token, then each greedy token fed back),
+//                   the K most probable next tokens as [token, probability], probability = softmax(logits / T)
+//                   over the whole vocabulary; from one batched decode of prompt + greedy[0..P-2]
+import fs from "node:fs";
+import path from "node:path";
+import process from "node:process";
+
+const usage = "usage: evaluate.mjs MODEL.gguf PROMPT [N] [--positions P] [--top K] [--temperature T] [--threads N]\n" +
+    "       evaluate.mjs --jobs JOBS.json [--threads N]";
+
+function fail(message) {
+    process.stderr.write(`evaluate.mjs: ${message}\n`);
+    process.exit(1);
+}
+
+function parseArguments(argv) {
+    const options = {generate: 64, positions: 16, top: 20, temperature: 1, threads: 0};
+    const positional = [];
+    for (let i = 0; i < argv.length; i++) {
+        const argument = argv[i];
+        const value = () => {
+            if (i + 1 >= argv.length) fail(`${argument} needs a value\n${usage}`);
+            return argv[++i];
+        };
+        const number = (name) => {
+            const parsed = Number(value());
+            if (!Number.isFinite(parsed)) fail(`${name} must be a number`);
+            return parsed;
+        };
+        if (argument === "--jobs") options.jobs = value();
+        else if (argument === "--positions") options.positions = number("--positions");
+        else if (argument === "--top") options.top = number("--top");
+        else if (argument === "--temperature") options.temperature = number("--temperature");
+        else if (argument === "--threads") options.threads = number("--threads");
+        else if (argument === "--help" || argument === "-h") {
+            process.stdout.write(usage + "\n");
+            process.exit(0);
+        } else if (argument.startsWith("--")) fail(`unknown option ${argument}\n${usage}`);
+        else positional.push(argument);
+    }
+    if (options.jobs == null) {
+        if (positional.length < 2 || positional.length > 3) fail(usage);
+        options.models = [{path: positional[0], prompts: [positional[1]]}];
+        if (positional.length === 3) options.generate = Number(positional[2]);
+    } else {
+        if (positional.length !== 0) fail(`--jobs takes no other arguments\n${usage}`);
+        let jobs;
+        try {
+            jobs = JSON.parse(fs.readFileSync(options.jobs, "utf8"));
+        } catch (error) {
+            fail(`cannot read jobs file ${options.jobs}: ${error.message}`);
+        }
+        if (!Array.isArray(jobs.models)) fail(`jobs file ${options.jobs} has no "models" array`);
+        for (const key of ["generate", "positions", "top", "temperature"]) {
+            if (jobs[key] != null) options[key] = Number(jobs[key]);
+        }
+        options.models = jobs.models;
+    }
+    for (const key of ["generate", "positions", "top"]) {
+        if (!Number.isInteger(options[key]) || options[key] < 1) fail(`${key} must be a positive integer`);
+    }
+    if (!(options.temperature > 0)) fail("--temperature must be positive");
+    if (options.positions > options.generate) fail("--positions cannot exceed the number of generated tokens");
+    for (const model of options.models) {
+        if (typeof model.path !== "string" || !Array.isArray(model.prompts) || model.prompts.length === 0)
+            fail("each job needs a \"path\" and a non-empty \"prompts\" array");
+        if (!fs.existsSync(model.path)) fail(`model file not found: ${model.path}`);
+    }
+    return options;
+}
+
+async function loadPeer() {
+    const here = path.dirname(new URL(import.meta.url).pathname);
+    try {
+        const module = await import(path.join(here, "node_modules", "node-llama-cpp", "dist", "index.js"));
+        const packageJson = JSON.parse(fs.readFileSync(path.join(here, "node_modules", "node-llama-cpp", "package.json"), "utf8"));
+        return {module, version: packageJson.version};
+    } catch (error) {
+        fail(`the peer (node-llama-cpp) is not installed in ${here}/node_modules: run scripts/setup (${error.message})`);
+    }
+}
+
+// The top-K (token, probability) pairs at temperature T, from the peer's temperature-scaled top logits and the sum
+// of exp(scaled logit - max scaled logit) over the whole vocabulary.
+function topProbabilities(next, top) {
+    if (next?.logits == null || next.totalLogitWeight == null) throw new Error("the peer returned no logits");
+    const pairs = [...next.logits.entries()].slice(0, top);
+    const maxLogit = pairs[0][1];
+    return pairs.map(([token, logit]) => [token, Math.exp(logit - maxLogit) / next.totalLogitWeight]);
+}
+
+async function evaluatePrompt(model, sequence, prompt, options) {
+    const bos = model.tokens.shouldPrependBosToken ? model.tokens.bos : null;
+    const promptTokens = [...(bos != null ? [bos] : []), ...model.tokenize(prompt, false)];
+    if (promptTokens.length === 0) throw new Error(`prompt ${JSON.stringify(prompt)} has no tokens`);
+    const greedyNext = {generateNext: {token: true, options: {temperature: 0}}};
+
+    // Greedy: one decode per token, as a generating engine runs.
+    await sequence.clearHistory();
+    const greedy = [];
+    let input = promptTokens.map((token, index) => index === promptTokens.length - 1 ? [token, greedyNext] : token);
+    while (greedy.length < options.generate) {
+        const output = await sequence.controlledEvaluate(input);
+        const token = output[input.length - 1]?.next?.token;
+        if (token == null) throw new Error(`the peer generated no token at step ${greedy.length}`);
+        greedy.push(token);
+        input = [[token, greedyNext]];
+    }
+
+    // Probabilities along the greedy path: one batch, P rows of logits, the whole vocabulary in the softmax (top-k,
+    // top-p and min-p off; the draw the sampler makes is ignored).
+    await sequence.clearHistory();
+    const probabilityNext = {
+        generateNext: {
+            token: true,
+            options: {temperature: options.temperature, topK: 0, topP: 1, minP: 0, seed: 1},
+            logits: {filter: {includeTop: options.top}},
+            totalLogitWeight: true
+        }
+    };
+    const forced = [...promptTokens, ...greedy.slice(0, options.positions - 1)];
+    const firstRow = promptTokens.length - 1;
+    const outputs = await sequence.controlledEvaluate(
+        forced.map((token, index) => index >= firstRow ? [token, probabilityNext] : token));
+    const positions = [];
+    for (let index = firstRow; index < forced.length; index++)
+        positions.push({top: topProbabilities(outputs[index]?.next, options.top)});
+
+    return {
+        prompt,
+        prompt_tokens: promptTokens,
+        positions,
+        greedy,
+        greedy_text: model.detokenize(greedy, false, promptTokens)
+    };
+}
+
+async function main() {
+    const options = parseArguments(process.argv.slice(2));
+    const {module: peer, version} = await loadPeer();
+    const llama = await peer.getLlama({gpu: false, build: "never", logLevel: "error", maxThreads: options.threads});
+    const results = [];
+    for (const job of options.models) {
+        const model = await llama.loadModel({modelPath: path.resolve(job.path), gpuLayers: 0});
+        const longestPrompt = Math.max(...job.prompts.map((prompt) => model.tokenize(prompt, false).length));
+        const contextSize = Math.max(64, longestPrompt + 1 + options.generate + 8);
+        const context = await model.createContext({
+            contextSize,
+            batchSize: contextSize,
+            sequences: 1,
+            threads: options.threads,
+            flashAttention: false
+        });
+        const sequence = context.getSequence();
+        const prompts = [];
+        for (const prompt of job.prompts) prompts.push(await evaluatePrompt(model, sequence, prompt, options));
+        results.push({
+            model: job.path,
+            peer: `node-llama-cpp ${version}`,
+            vocabulary_type: model.vocabularyType,
+            temperature: options.temperature,
+            results: prompts
+        });
+        await context.dispose();
+        await model.dispose();
+    }
+    await llama.dispose();
+    process.stdout.write(JSON.stringify(options.jobs == null ? results[0] : {models: results}) + "\n");
+}
+
+main().catch((error) => fail(error?.stack ?? String(error)));
