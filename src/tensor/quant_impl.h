@@ -30,6 +30,14 @@ inline int nearest_int(float v) {
   return (bits & 0x007fffff) - 0x00400000;
 }
 
+// nearest_int's rounding, clamped into [lo, hi] and kept in float (lo and hi are integers): the form the search
+// loops use, since it vectorizes without int conversions. NaN maps to lo.
+inline float round_clamp(float v, float lo, float hi) {
+  v = v > lo ? v : lo;
+  v = v < hi ? v : hi;
+  return (v + 12582912.0f) - 12582912.0f;
+}
+
 inline int clamp_int(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 // An fp16 scale for `v`, saturating at +-65504 instead of overflowing to Inf.

@@ -1,4 +1,5 @@
 // IQ4_NL and IQ4_XS: 4-bit indices into the fixed non-linear grid kIQ4Values, with a scale per 32 values.
+#include <array>
 #include <cmath>
 
 #include "tensor/quant_impl.h"
@@ -11,17 +12,17 @@ constexpr int kGridSize = 16;
 // Grids tried on each side of the one through the extreme value.
 constexpr int kScaleTries = 7;
 
-// The index of the grid value nearest to v (the upper one on ties); the grid is ascending.
+// The index of the grid value nearest to v (the upper one on ties; NaN gives 0): the number of midpoints
+// between neighbouring grid values that v reaches. Branch-free, so the search loops vectorize.
 int nearest_grid_index(float v) {
-  if (v <= kIQ4Values[0]) return 0;
-  if (v >= kIQ4Values[kGridSize - 1]) return kGridSize - 1;
-  int lo = 0, hi = kGridSize - 1;
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) / 2;
-    if (v < kIQ4Values[mid]) hi = mid;
-    else lo = mid;
-  }
-  return v - static_cast<float>(kIQ4Values[lo]) < static_cast<float>(kIQ4Values[hi]) - v ? lo : hi;
+  constexpr auto kMidpoints = [] {
+    std::array<float, kGridSize - 1> mid{};
+    for (int k = 0; k + 1 < kGridSize; ++k) mid[k] = 0.5f * static_cast<float>(kIQ4Values[k] + kIQ4Values[k + 1]);
+    return mid;
+  }();
+  int index = 0;
+  for (float mid : kMidpoints) index += v >= mid ? 1 : 0;
+  return index;
 }
 
 // The scale d of x ~= d * grid[q] for one group, weighting values by x^2: the grid mapped so the extreme value

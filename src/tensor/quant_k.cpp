@@ -22,8 +22,16 @@ struct ScaleOffset {
 // The starting grid maps [min(x, 0), max(x)] onto [0, nmax]; then `steps` + 1 slightly stretched or shrunk grids
 // (nmax + rmin + rdelta * k steps over the range) are tried, each followed by the weighted least-squares scale and
 // offset for its rounding; the best is kept.
-ScaleOffset fit_scale_offset(const float* x, const float* w, int n, int nmax, float rmin, float rdelta, int steps,
-                             ErrorNorm norm) {
+// Sums in the search loops run in kLanes independent accumulators so that they vectorize (a sequential float sum
+// cannot be reordered by the compiler); group sizes are multiples of kLanes.
+constexpr int kLanes = 8;
+
+float lane_total(const float (&lanes)[kLanes]) {
+  return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+}
+
+template <ErrorNorm norm>
+ScaleOffset fit_scale_offset(const float* x, const float* w, int n, int nmax, float rmin, float rdelta, int steps) {
   float lo = x[0], hi = x[0];
   float sum_w = w[0], sum_x = w[0] * x[0];
   for (int i = 1; i < n; ++i) {
@@ -35,32 +43,38 @@ ScaleOffset fit_scale_offset(const float* x, const float* w, int n, int nmax, fl
   lo = lo > 0 ? 0 : lo;  // the offset only ever shifts down
   if (hi == lo) return {0.0f, -lo};
 
-  const auto error_of = [&](const int* q, float scale, float min) {
-    float error = 0;
-    for (int i = 0; i < n; ++i) {
-      const float diff = scale * static_cast<float>(q[i]) + min - x[i];
-      error += w[i] * (norm == ErrorNorm::kAbsolute ? std::fabs(diff) : diff * diff);
+  const float top = static_cast<float>(nmax);
+  float q[kQK];
+  const auto error_of = [&](float scale, float min) {
+    float error[kLanes] = {};
+    for (int i = 0; i < n; i += kLanes) {
+      for (int k = 0; k < kLanes; ++k) {
+        const float diff = scale * q[i + k] + min - x[i + k];
+        error[k] += w[i + k] * (norm == ErrorNorm::kAbsolute ? std::fabs(diff) : diff * diff);
+      }
     }
-    return error;
+    return lane_total(error);
   };
 
-  int q[kQK];
-  float iscale = static_cast<float>(nmax) / (hi - lo);
+  float iscale = top / (hi - lo);
   float best_scale = 1.0f / iscale;
   float best_min = lo;
-  for (int i = 0; i < n; ++i) q[i] = clamp_int(nearest_int(iscale * (x[i] - lo)), 0, nmax);
-  float best_error = error_of(q, best_scale, best_min);
+  for (int i = 0; i < n; ++i) q[i] = round_clamp(iscale * (x[i] - lo), 0, top);
+  float best_error = error_of(best_scale, best_min);
 
   for (int step = 0; step <= steps; ++step) {
-    iscale = (rmin + rdelta * static_cast<float>(step) + static_cast<float>(nmax)) / (hi - lo);
-    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-    for (int i = 0; i < n; ++i) {
-      q[i] = clamp_int(nearest_int(iscale * (x[i] - lo)), 0, nmax);
-      const float l = static_cast<float>(q[i]);
-      sum_l += w[i] * l;
-      sum_l2 += w[i] * l * l;
-      sum_xl += w[i] * l * x[i];
+    iscale = (rmin + rdelta * static_cast<float>(step) + top) / (hi - lo);
+    float lanes_l[kLanes] = {}, lanes_l2[kLanes] = {}, lanes_xl[kLanes] = {};
+    for (int i = 0; i < n; i += kLanes) {
+      for (int k = 0; k < kLanes; ++k) {
+        const float l = round_clamp(iscale * (x[i + k] - lo), 0, top);
+        q[i + k] = l;
+        lanes_l[k] += w[i + k] * l;
+        lanes_l2[k] += w[i + k] * l * l;
+        lanes_xl[k] += w[i + k] * l * x[i + k];
+      }
     }
+    const float sum_l = lane_total(lanes_l), sum_l2 = lane_total(lanes_l2), sum_xl = lane_total(lanes_xl);
     const float det = sum_w * sum_l2 - sum_l * sum_l;
     if (!(det > 0)) continue;
     float scale = (sum_w * sum_xl - sum_x * sum_l) / det;
@@ -69,7 +83,7 @@ ScaleOffset fit_scale_offset(const float* x, const float* w, int n, int nmax, fl
       min = 0;
       scale = sum_xl / sum_l2;
     }
-    const float error = error_of(q, scale, min);
+    const float error = error_of(scale, min);
     if (error < best_error) {
       best_error = error;
       best_scale = scale;
@@ -294,13 +308,17 @@ struct ScaleMinBlock {
 
 // Squared error of one group decoded with the given step and offset, rounding each value optimally into q.
 float round_group(const float* x, int n, int nmax, float step, float offset, int* q) {
-  float error = 0;
-  for (int l = 0; l < n; ++l) {
-    q[l] = step == 0 ? 0 : clamp_int(nearest_int((x[l] + offset) / step), 0, nmax);
-    const float diff = step * static_cast<float>(q[l]) - offset - x[l];
-    error += diff * diff;
+  const float inverse = step != 0 ? 1.0f / step : 0.0f;
+  float error[kLanes] = {};
+  for (int i = 0; i < n; i += kLanes) {
+    for (int k = 0; k < kLanes; ++k) {
+      const float level = round_clamp((x[i + k] + offset) * inverse, 0, static_cast<float>(nmax));
+      q[i + k] = static_cast<int>(level);
+      const float diff = step * level - offset - x[i + k];
+      error[k] += diff * diff;
+    }
   }
-  return error;
+  return lane_total(error);
 }
 
 // Q2_K, Q4_K and Q5_K: fit each group's scale and offset, quantize those with a weighted search for the two
@@ -323,7 +341,9 @@ ScaleMinBlock quantize_scale_min(const float* x, const ScaleMinLayout& layout) {
       importance[g] += w[l];
     }
     const ScaleOffset fit =
-        fit_scale_offset(xg, w, layout.group, layout.nmax, layout.rmin, layout.rdelta, layout.steps, layout.norm);
+        layout.norm == ErrorNorm::kAbsolute
+            ? fit_scale_offset<ErrorNorm::kAbsolute>(xg, w, layout.group, layout.nmax, layout.rmin, layout.rdelta, layout.steps)
+            : fit_scale_offset<ErrorNorm::kSquared>(xg, w, layout.group, layout.nmax, layout.rmin, layout.rdelta, layout.steps);
     scales[g] = fit.scale;
     mins[g] = fit.offset;
   }
