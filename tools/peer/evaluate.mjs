@@ -6,9 +6,12 @@
 //   node tools/peer/evaluate.mjs --jobs JOBS.json                 many models and prompts in one process
 //
 // Options: --positions P (16) positions with probabilities, --top K (20) tokens per position,
-//          --temperature T (1) the temperature the probabilities are taken at, --threads N (0: all cores).
-// JOBS.json: {"models": [{"path": "a.gguf", "prompts": ["...", ...]}, ...]} plus optional "generate", "positions",
-// "top", "temperature"; the output is then {"models": [one result per model, in order]}.
+//          --temperature T (1) the temperature the probabilities are taken at, --threads N (0: all cores),
+//          --flash-attention on|off (off). llama.cpp's CPU flash attention keeps Q and the running sum of V rows
+//          in f16, which moves this demo model's top logits by ~0.03; without it attention is f32 apart from the
+//          f16 cache and the f16 copies of Q and the softmax weights, which is closer to an f32 engine.
+// JOBS.json: {"models": [{"path": "a.gguf", "prompts": ["...", ...], "temperature": T?}, ...]} plus optional
+// "generate", "positions", "top", "temperature" for all; the output is then {"models": [one result per model]}.
 //
 // For each prompt:
 //   prompt_tokens   the prompt tokenized as llama.cpp does for generation: BOS first when the vocabulary asks for
@@ -23,6 +26,7 @@ import path from "node:path";
 import process from "node:process";
 
 const usage = "usage: evaluate.mjs MODEL.gguf PROMPT [N] [--positions P] [--top K] [--temperature T] [--threads N]\n" +
+    "                    [--flash-attention on|off]\n" +
     "       evaluate.mjs --jobs JOBS.json [--threads N]";
 
 function fail(message) {
@@ -31,7 +35,7 @@ function fail(message) {
 }
 
 function parseArguments(argv) {
-    const options = {generate: 64, positions: 16, top: 20, temperature: 1, threads: 0};
+    const options = {generate: 64, positions: 16, top: 20, temperature: 1, threads: 0, flashAttention: false};
     const positional = [];
     for (let i = 0; i < argv.length; i++) {
         const argument = argv[i];
@@ -49,6 +53,11 @@ function parseArguments(argv) {
         else if (argument === "--top") options.top = number("--top");
         else if (argument === "--temperature") options.temperature = number("--temperature");
         else if (argument === "--threads") options.threads = number("--threads");
+        else if (argument === "--flash-attention") {
+            const mode = value();
+            if (mode !== "on" && mode !== "off") fail("--flash-attention takes on or off");
+            options.flashAttention = mode === "on";
+        }
         else if (argument === "--help" || argument === "-h") {
             process.stdout.write(usage + "\n");
             process.exit(0);
@@ -71,6 +80,7 @@ function parseArguments(argv) {
         for (const key of ["generate", "positions", "top", "temperature"]) {
             if (jobs[key] != null) options[key] = Number(jobs[key]);
         }
+        if (jobs.flash_attention != null) options.flashAttention = jobs.flash_attention === true;
         options.models = jobs.models;
     }
     for (const key of ["generate", "positions", "top"]) {
@@ -82,6 +92,7 @@ function parseArguments(argv) {
         if (typeof model.path !== "string" || !Array.isArray(model.prompts) || model.prompts.length === 0)
             fail("each job needs a \"path\" and a non-empty \"prompts\" array");
         if (!fs.existsSync(model.path)) fail(`model file not found: ${model.path}`);
+        if (model.temperature != null && !(Number(model.temperature) > 0)) fail(`temperature of ${model.path} must be positive`);
     }
     return options;
 }
@@ -106,7 +117,7 @@ function topProbabilities(next, top) {
     return pairs.map(([token, logit]) => [token, Math.exp(logit - maxLogit) / next.totalLogitWeight]);
 }
 
-async function evaluatePrompt(model, sequence, prompt, options) {
+async function evaluatePrompt(model, sequence, prompt, options, temperature) {
     const bos = model.tokens.shouldPrependBosToken ? model.tokens.bos : null;
     const promptTokens = [...(bos != null ? [bos] : []), ...model.tokenize(prompt, false)];
     if (promptTokens.length === 0) throw new Error(`prompt ${JSON.stringify(prompt)} has no tokens`);
@@ -130,7 +141,7 @@ async function evaluatePrompt(model, sequence, prompt, options) {
     const probabilityNext = {
         generateNext: {
             token: true,
-            options: {temperature: options.temperature, topK: 0, topP: 1, minP: 0, seed: 1},
+            options: {temperature, topK: 0, topP: 1, minP: 0, seed: 1},
             logits: {filter: {includeTop: options.top}},
             totalLogitWeight: true
         }
@@ -166,16 +177,18 @@ async function main() {
             batchSize: contextSize,
             sequences: 1,
             threads: options.threads,
-            flashAttention: false
+            flashAttention: options.flashAttention
         });
         const sequence = context.getSequence();
+        const temperature = job.temperature != null ? Number(job.temperature) : options.temperature;
         const prompts = [];
-        for (const prompt of job.prompts) prompts.push(await evaluatePrompt(model, sequence, prompt, options));
+        for (const prompt of job.prompts) prompts.push(await evaluatePrompt(model, sequence, prompt, options, temperature));
         results.push({
             model: job.path,
             peer: `node-llama-cpp ${version}`,
             vocabulary_type: model.vocabularyType,
-            temperature: options.temperature,
+            temperature,
+            flash_attention: options.flashAttention,
             results: prompts
         });
         await context.dispose();
