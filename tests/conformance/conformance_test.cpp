@@ -1,0 +1,359 @@
+// Conformance against llama.cpp: the same GGUF files, the same prompts, in Hearth and in the peer
+// (node-llama-cpp 3.22.1, tools/peer/evaluate.mjs), compared on
+//   - prompt tokenization (identical),
+//   - the next-token distribution at the first 16 greedy positions (top-20 overlap, max |dp| over the peer's top 20),
+//   - 64 tokens of greedy generation (free-running prefix match, and per-position argmax agreement when both are
+//     fed the peer's tokens).
+// Models: tiny random-weight models of each architecture in every weight type, made by `hearth synth` into a
+// temporary folder (fixed seed), plus the real demo model. The table of observed differences is printed.
+//
+// Random weights give flat distributions: at temperature 1 every probability is ~1/n_vocab and any |dp| bound
+// passes trivially. The probabilities of synthetic models are therefore taken at a temperature calibrated per
+// architecture (a quarter of the F32 model's logit standard deviation), which makes the top token carry tens of
+// percent; the demo model is compared at temperature 1. Both engines are asked for the same temperature.
+//
+// Environment: HEARTH_CONFORMANCE_KEEP=1 keeps the temporary folder; HEARTH_CONFORMANCE_TYPES=F32,Q4_0 and
+// HEARTH_CONFORMANCE_ARCHS=llama,qwen3 restrict the matrix (for development; the suite runs everything).
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "conformance/hearth_side.h"
+#include "conformance/metrics.h"
+#include "conformance/peer.h"
+#include "hearth/tokenizer.h"
+#include "support/shared_data.h"
+
+namespace hearth::conformance {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kGenerate = 64;
+constexpr int kPositions = 16;
+constexpr int kTop = 20;
+constexpr int kSynthSeed = 7;
+constexpr int kThreads = 1;  // Hearth and the peer run side by side, one core each
+
+struct Family {
+  std::string arch;   // as the table names it
+  std::string shape;  // hearth synth --shape
+  std::string vocab;  // ../shared/vocab/...
+};
+
+const std::vector<Family> kFamilies{
+    {"llama", "tiny-llama", "ggml-vocab-llama-spm.gguf"},
+    {"llama3-bpe", "tiny-llama3", "ggml-vocab-llama-bpe.gguf"},
+    {"qwen2", "tiny-qwen2", "ggml-vocab-qwen2.gguf"},
+    {"qwen3", "tiny-qwen3", "ggml-vocab-qwen2.gguf"},
+};
+
+const std::vector<std::string> kTypes{"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q2_K", "IQ4_XS"};
+
+// Plain prose, code with indentation, numbers and punctuation, and non-ASCII text (accents, CJK, an emoji).
+const std::vector<std::string> kPrompts{
+    "The Python interpreter",
+    "Once upon a time, in a small village by the sea, there lived",
+    "def fibonacci(n):\n    if n < 2:\n        return n\n",
+    "Größe: 3.14 × 2 = 6.28 — 東京 🚀 über",
+};
+
+const std::string kDemoModel = "models/hearth-demo-13m-q8_0.gguf";
+const std::string kDemoExpected = " now supports the :keyword:`import` statement.";
+
+// What each weight type must reach, and why. The weights are identical in both engines (one file); what differs
+// is arithmetic. llama.cpp's CPU matmuls round the activations to the weight type's partner format before the dot
+// product (f16 for F16, bf16 for BF16, 8-bit blocks for Q8_0 and Q4_0, 8-bit super-blocks for the k- and i-quants)
+// and its attention keeps the softmax weights in f16; Hearth keeps activations in f32. So F32 differs only by
+// summation order and the f16 rounding in attention, F16 adds 2^-11 relative rounding of the activations, and the
+// 8-bit activation rounding (~0.4% of a block's largest value) dominates everything quantized. Coarser weights do
+// not add error of their own (both engines use the same weights) but make the model's outputs more sensitive.
+struct Tolerance {
+  double max_dp;               // bound on |dp| over the peer's top 20, any position, any prompt
+  int min_overlap;             // of 20, at every position
+  bool identical_greedy;       // free-running greedy must match all 64 tokens
+  int min_forced_agreement;    // of 64, argmax agreement along the peer's greedy path
+};
+
+Tolerance tolerance_for(const std::string& type) {
+  if (type == "F32") return {0.01, 19, true, 64};
+  if (type == "F16") return {0.02, 18, true, 64};
+  if (type == "BF16") return {0.04, 18, false, 62};
+  if (type == "Q8_0") return {0.04, 18, true, 64};
+  if (type == "Q2_K") return {0.08, 16, false, 58};
+  return {0.06, 17, false, 60};  // Q4_0, Q4_K_M, Q5_K_M, Q6_K, IQ4_XS
+}
+
+struct Case {
+  std::string arch;
+  std::string type;
+  fs::path file;
+  double temperature = 1.0;
+};
+
+struct PromptOutcome {
+  bool tokens_equal = false;
+  int min_overlap = kTop;
+  double overlap_sum = 0.0;
+  int overlap_count = 0;
+  double max_dp = 0.0;
+  int greedy_prefix = 0;
+  int forced_agreement = 0;
+};
+
+struct Row {
+  std::string type;
+  std::string arch;
+  double temperature = 1.0;
+  bool tokens_equal = true;
+  double max_dp = 0.0;
+  int min_overlap = kTop;
+  double overlap_sum = 0.0;
+  int overlap_count = 0;
+  int min_greedy_prefix = kGenerate;
+  int min_forced = kGenerate;
+};
+
+std::vector<std::string> restriction(const char* variable, const std::vector<std::string>& all) {
+  const char* value = std::getenv(variable);
+  if (value == nullptr || *value == '\0') return all;
+  std::vector<std::string> chosen;
+  std::stringstream list(value);
+  for (std::string item; std::getline(list, item, ',');) {
+    if (std::find(all.begin(), all.end(), item) == all.end()) {
+      throw std::invalid_argument(fmt::format("{} names {}, which is not one of the suite's", variable, item));
+    }
+    chosen.push_back(item);
+  }
+  return chosen;
+}
+
+class TemporaryFolder {
+ public:
+  TemporaryFolder() {
+    const auto base = fs::temp_directory_path();
+    for (int attempt = 0;; ++attempt) {
+      path_ = base / fmt::format("hearth-conformance-{}-{}", ::getpid(), attempt);
+      if (fs::create_directory(path_)) break;
+    }
+  }
+  ~TemporaryFolder() {
+    const char* keep = std::getenv("HEARTH_CONFORMANCE_KEEP");
+    if (keep != nullptr && std::string(keep) == "1") {
+      std::cout << "kept " << path_.string() << "\n";
+      return;
+    }
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  TemporaryFolder(const TemporaryFolder&) = delete;
+  TemporaryFolder& operator=(const TemporaryFolder&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// Runs the synth commands two at a time (the machine has two cores); returns the failures.
+std::vector<std::string> run_all(const std::vector<std::string>& commands) {
+  std::atomic<size_t> next{0};
+  std::vector<std::string> failures;
+  std::mutex failures_mutex;
+  auto worker = [&] {
+    for (size_t i = next++; i < commands.size(); i = next++) {
+      if (run_command(commands[i]) != 0) {
+        const std::lock_guard lock(failures_mutex);
+        failures.push_back(commands[i]);
+      }
+    }
+  };
+  std::thread second(worker);
+  worker();
+  second.join();
+  return failures;
+}
+
+PromptOutcome compare_prompt(HearthRunner& hearth, const PeerPrompt& peer, const std::vector<int32_t>& hearth_tokens,
+                             const std::vector<int32_t>& hearth_greedy, double temperature) {
+  PromptOutcome outcome;
+  outcome.tokens_equal = hearth_tokens == peer.prompt_tokens;
+  outcome.greedy_prefix = common_prefix(hearth_greedy, peer.greedy);
+  // Along the peer's path, so that every position compares the same context even after a divergence.
+  const auto rows = hearth.forced_logits(peer.prompt_tokens, peer.greedy, kGenerate);
+  for (int i = 0; i < kGenerate; ++i) {
+    const auto& row = rows[static_cast<size_t>(i)];
+    outcome.forced_agreement += argmax(row) == peer.greedy[static_cast<size_t>(i)] ? 1 : 0;
+    if (i < kPositions) {
+      const auto difference = compare_position(softmax(row, temperature), peer.positions[static_cast<size_t>(i)]);
+      outcome.min_overlap = std::min(outcome.min_overlap, difference.overlap);
+      outcome.overlap_sum += difference.overlap;
+      ++outcome.overlap_count;
+      outcome.max_dp = std::max(outcome.max_dp, difference.max_abs_dp);
+    }
+  }
+  return outcome;
+}
+
+void print_table(const std::vector<Row>& rows) {
+  std::cout << fmt::format("\n{:<8} {:<11} {:>7} {:>9} {:>14} {:>13} {:>13}\n", "type", "arch", "temp", "max|dp|",
+                           "top20 min/avg", "greedy match", "forced agree");
+  for (const auto& row : rows) {
+    const double mean = row.overlap_count > 0 ? row.overlap_sum / row.overlap_count : 0.0;
+    std::cout << fmt::format("{:<8} {:<11} {:>7.4f} {:>9.5f} {:>8}/{:<5.2f} {:>9}/{:<3} {:>9}/{:<3}{}\n", row.type,
+                             row.arch, row.temperature, row.max_dp, row.min_overlap, mean, row.min_greedy_prefix,
+                             kGenerate, row.min_forced, kGenerate, row.tokens_equal ? "" : "  TOKENS DIFFER");
+  }
+  std::cout << fmt::format(
+      "(max|dp|: over the peer's top {} at the first {} positions, all prompts; top20: overlap of the two top-{} "
+      "sets, worst and mean; greedy match: tokens equal from the start, worst prompt; forced agree: positions where "
+      "Hearth's argmax is the peer's token when both follow the peer's tokens)\n",
+      kTop, kPositions, kTop);
+}
+
+TEST(Conformance, HearthMatchesLlamaCpp) {
+  const fs::path source_dir = HEARTH_SOURCE_DIR;
+  const fs::path hearth_binary = test::bin_dir() / "hearth";
+  PeerLocation peer;
+  try {
+    peer = find_peer(source_dir);
+  } catch (const PeerError& error) {
+    FAIL() << "the peer is required for conformance: " << error.what();
+  }
+  ASSERT_TRUE(fs::exists(hearth_binary)) << hearth_binary << " is missing (build the hearth_cli target)";
+  const auto types = restriction("HEARTH_CONFORMANCE_TYPES", kTypes);
+  std::vector<std::string> arch_names;
+  for (const auto& family : kFamilies) arch_names.push_back(family.arch);
+  const auto archs = restriction("HEARTH_CONFORMANCE_ARCHS", arch_names);
+
+  TemporaryFolder work;
+  std::vector<Case> cases;
+  std::vector<std::string> commands;
+  for (const auto& family : kFamilies) {
+    if (std::find(archs.begin(), archs.end(), family.arch) == archs.end()) continue;
+    // F32 is always made: it calibrates the family's temperature.
+    std::vector<std::string> family_types{"F32"};
+    for (const auto& type : types) {
+      if (type != "F32") family_types.push_back(type);
+    }
+    for (const auto& type : family_types) {
+      const fs::path file = work.path() / fmt::format("{}-{}.gguf", family.arch, type);
+      commands.push_back(fmt::format("{} synth --shape {} --vocab {} --type {} --seed {} --out {} 2>&1",
+                                     shell_quote(hearth_binary.string()), family.shape,
+                                     shell_quote((test::shared_dir() / "vocab" / family.vocab).string()), type,
+                                     kSynthSeed, shell_quote(file.string())));
+      if (std::find(types.begin(), types.end(), type) != types.end()) cases.push_back({family.arch, type, file, 1.0});
+    }
+  }
+  const auto failures = run_all(commands);
+  ASSERT_TRUE(failures.empty()) << "hearth synth failed: " << failures.front();
+  cases.push_back({"demo", "Q8_0", test::shared_dir() / kDemoModel, 1.0});
+
+  // A quarter of the logit standard deviation, from Hearth's F32 model after the first prompt.
+  std::map<std::string, double> temperatures;
+  for (const auto& family : kFamilies) {
+    const fs::path f32 = work.path() / fmt::format("{}-F32.gguf", family.arch);
+    if (!fs::exists(f32)) continue;
+    HearthRunner runner(f32, kThreads);
+    const auto tokens = runner.tokenize(kPrompts.front());
+    const auto rows = runner.forced_logits(tokens, {}, 1);
+    temperatures[family.arch] = logit_std(rows.front()) / 4.0;
+    ASSERT_GT(temperatures[family.arch], 0.0) << family.arch << ": the F32 model's logits are constant";
+  }
+  std::vector<PeerJob> jobs;
+  for (auto& test_case : cases) {
+    if (temperatures.count(test_case.arch) != 0) test_case.temperature = temperatures[test_case.arch];
+    jobs.push_back({test_case.file, kPrompts, test_case.temperature});
+  }
+
+  // The peer in the background, Hearth's free-running greedy meanwhile.
+  PeerSettings settings;
+  settings.generate = kGenerate;
+  settings.positions = kPositions;
+  settings.top = kTop;
+  settings.threads = kThreads;
+  std::vector<PeerModel> peer_models;
+  std::string peer_failure;
+  std::thread peer_thread([&] {
+    try {
+      peer_models = run_peer(peer, jobs, settings, work.path());
+    } catch (const std::exception& error) {
+      peer_failure = error.what();
+    }
+  });
+  std::vector<std::vector<std::vector<int32_t>>> hearth_tokens(cases.size());
+  std::vector<std::vector<std::vector<int32_t>>> hearth_greedy(cases.size());
+  std::string hearth_failure;
+  try {
+    for (size_t c = 0; c < cases.size(); ++c) {
+      HearthRunner runner(cases[c].file, kThreads);
+      for (const auto& prompt : kPrompts) {
+        hearth_tokens[c].push_back(runner.tokenize(prompt));
+        hearth_greedy[c].push_back(runner.greedy(hearth_tokens[c].back(), kGenerate));
+      }
+    }
+  } catch (const std::exception& error) {
+    hearth_failure = error.what();
+  }
+  peer_thread.join();
+  ASSERT_TRUE(peer_failure.empty()) << peer_failure;
+  ASSERT_TRUE(hearth_failure.empty()) << "Hearth failed: " << hearth_failure;
+
+  std::vector<Row> rows;
+  for (size_t c = 0; c < cases.size(); ++c) {
+    const auto& test_case = cases[c];
+    HearthRunner runner(test_case.file, 2);
+    Row row{test_case.type, test_case.arch, test_case.temperature};
+    const auto& peer_model = peer_models[c];
+    ASSERT_EQ(peer_model.prompts.size(), kPrompts.size());
+    for (size_t p = 0; p < kPrompts.size(); ++p) {
+      const auto& peer_prompt = peer_model.prompts[p];
+      const auto outcome = compare_prompt(runner, peer_prompt, hearth_tokens[c][p], hearth_greedy[c][p],
+                                          test_case.temperature);
+      const std::string where = fmt::format("{} {} prompt {}", test_case.type, test_case.arch, p);
+      EXPECT_TRUE(outcome.tokens_equal) << where << ": prompt tokens differ";
+      row.tokens_equal = row.tokens_equal && outcome.tokens_equal;
+      row.max_dp = std::max(row.max_dp, outcome.max_dp);
+      row.min_overlap = std::min(row.min_overlap, outcome.min_overlap);
+      row.overlap_sum += outcome.overlap_sum;
+      row.overlap_count += outcome.overlap_count;
+      row.min_greedy_prefix = std::min(row.min_greedy_prefix, outcome.greedy_prefix);
+      row.min_forced = std::min(row.min_forced, outcome.forced_agreement);
+    }
+    rows.push_back(row);
+
+    const Tolerance tolerance = tolerance_for(test_case.type);
+    const std::string where = fmt::format("{} {}", test_case.type, test_case.arch);
+    EXPECT_LE(row.max_dp, tolerance.max_dp) << where;
+    EXPECT_GE(row.min_overlap, tolerance.min_overlap) << where;
+    if (tolerance.identical_greedy) EXPECT_EQ(row.min_greedy_prefix, kGenerate) << where << ": greedy diverged";
+    EXPECT_GE(row.min_forced, tolerance.min_forced_agreement) << where;
+
+    if (test_case.arch == "demo") {
+      const auto& demo = peer_model.prompts.front();
+      EXPECT_EQ(demo.greedy_text.rfind(kDemoExpected, 0), 0u) << "the peer's demo continuation: " << demo.greedy_text;
+      tokenizer::StreamingDetokenizer text(runner.model().tokenizer(), false, /*sequence_start=*/false);
+      std::string hearth_text;
+      for (const int32_t token : hearth_greedy[c].front()) hearth_text += text.push(token);
+      hearth_text += text.finish();
+      EXPECT_EQ(hearth_text.rfind(kDemoExpected, 0), 0u) << "Hearth's demo continuation: " << hearth_text;
+    }
+  }
+  print_table(rows);
+}
+
+}  // namespace
+}  // namespace hearth::conformance
