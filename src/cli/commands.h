@@ -7,5 +7,7 @@ namespace hearth::cli {
 
 // Adds the subcommand to `app`; its callback runs the command and sets `exit_code`.
 void register_info(CLI::App& app, int& exit_code);
+void register_run(CLI::App& app, int& exit_code);
+void register_perplexity(CLI::App& app, int& exit_code);
 
 }  // namespace hearth::cli

@@ -1,0 +1,194 @@
+// The CPU backend: each operation splits its rows over the thread pool and runs a reference kernel on each part.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "backend/backend.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/norm.h"
+#include "kernels/cpu/rope.h"
+#include "kernels/cpu/thread_pool.h"
+
+namespace hearth::backend {
+namespace {
+
+namespace cpu = kernels::cpu;
+
+constexpr uint64_t kAlignment = 64;  // a cache line, and enough for any SIMD load
+
+cpu::QuantMatrix as_quant(const Weight& w) { return {w.type, w.data, w.row_bytes, w.rows, w.cols}; }
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int n_threads) : pool_(n_threads) {}
+
+  std::string_view name() const override { return "cpu"; }
+
+  Buffer allocate(uint64_t bytes) override {
+    const uint64_t rounded = std::max<uint64_t>(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
+    void* data = std::aligned_alloc(kAlignment, rounded);
+    if (data == nullptr) throw std::bad_alloc();
+    return Buffer(data, bytes, [](void* p) { std::free(p); });
+  }
+
+  uint64_t workspace_bytes(const WorkspaceLimits& limits) const override {
+    const auto threads = static_cast<uint64_t>(pool_.size());
+    const uint64_t tiles = threads * static_cast<uint64_t>(cpu::matmul_tile_floats(limits.max_weight_cols));
+    const uint64_t scores = threads * static_cast<uint64_t>(limits.n_cells);
+    // Keys and values of the attended cells, converted to f32 once per layer and shared by every query.
+    const uint64_t gathered = static_cast<uint64_t>(limits.n_cells) *
+                              static_cast<uint64_t>(std::max(limits.key_width, limits.value_width));
+    return (tiles + scores + 2 * gathered) * sizeof(float);
+  }
+
+  void reserve(const WorkspaceLimits& limits) override {
+    limits_ = limits;
+    const int64_t threads = pool_.size();
+    tiles_ = allocate(sizeof(float) * threads * cpu::matmul_tile_floats(limits.max_weight_cols));
+    scores_ = allocate(sizeof(float) * threads * limits.n_cells);
+    gathered_keys_ = allocate(sizeof(float) * limits.n_cells * limits.key_width);
+    gathered_values_ = allocate(sizeof(float) * limits.n_cells * limits.value_width);
+  }
+
+  void get_rows(const Weight& table, std::span<const int32_t> ids, Matrix out) override {
+    const auto quant = as_quant(table);
+    for_row_ranges(static_cast<int64_t>(ids.size()), [&](int64_t begin, int64_t end) {
+      cpu::get_rows(quant, ids.subspan(begin, end - begin), out.row(begin));
+    });
+  }
+
+  void matmul(const Weight& w, const Matrix& x, Matrix y) override {
+    require(w.cols <= limits_.max_weight_cols, "matmul wider than the reserved workspace");
+    const auto quant = as_quant(w);
+    const int64_t tile_floats = cpu::matmul_tile_floats(limits_.max_weight_cols);
+    const int64_t n_tiles = (w.rows + cpu::kMatmulTileRows - 1) / cpu::kMatmulTileRows;
+    pool_.parallel_for(n_tiles, [&](int64_t tile, int thread) {
+      const int64_t begin = tile * cpu::kMatmulTileRows;
+      const int64_t end = std::min(begin + cpu::kMatmulTileRows, w.rows);
+      cpu::matmul_rows(quant, x.data, x.rows, y.data, y.cols, begin, end, tiles_.floats() + thread * tile_floats);
+    });
+  }
+
+  void add_bias(Matrix x, std::span<const float> bias) override {
+    for_row_ranges(x.rows, [&](int64_t begin, int64_t end) {
+      cpu::add_rows(x.row(begin), bias.data(), end - begin, x.cols);
+    });
+  }
+
+  void rms_norm(const Matrix& x, std::span<const float> gain, float eps, Matrix y) override {
+    for_row_ranges(x.rows, [&](int64_t begin, int64_t end) {
+      cpu::rms_norm_rows(x.row(begin), gain.data(), y.row(begin), end - begin, x.cols, eps);
+    });
+  }
+
+  void rope(Matrix x, int64_t head_dim, std::span<const int32_t> positions, const RopeParams& params) override {
+    const int64_t n_heads = x.cols / head_dim;
+    for_row_ranges(x.rows, [&](int64_t begin, int64_t end) {
+      cpu::rope_rows(x.row(begin), end - begin, n_heads, head_dim, positions.data() + begin, params);
+    });
+  }
+
+  void swiglu(const Matrix& gate, const Matrix& up, Matrix out) override {
+    for_row_ranges(gate.rows, [&](int64_t begin, int64_t end) {
+      cpu::swiglu(gate.row(begin), up.row(begin), out.row(begin), (end - begin) * gate.cols);
+    });
+  }
+
+  void add(Matrix x, const Matrix& y) override {
+    for_row_ranges(x.rows, [&](int64_t begin, int64_t end) {
+      cpu::add(x.row(begin), y.row(begin), (end - begin) * x.cols);
+    });
+  }
+
+  void copy_rows(const Matrix& src, std::span<const int32_t> rows, Matrix dst) override {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      std::memcpy(dst.row(static_cast<int64_t>(i)), src.row(rows[i]), sizeof(float) * src.cols);
+    }
+  }
+
+  void store_kv(const KvLayer& layer, const Matrix& keys, const Matrix& values,
+                std::span<const int32_t> cells) override {
+    for_row_ranges(static_cast<int64_t>(cells.size()), [&](int64_t begin, int64_t end) {
+      const auto part = cells.subspan(begin, end - begin);
+      cpu::set_rows(layer.type, layer.keys, layer.key_row_bytes, layer.key_width, part, keys.row(begin));
+      cpu::set_rows(layer.type, layer.values, layer.value_row_bytes, layer.value_width, part, values.row(begin));
+    });
+  }
+
+  void attention(const Matrix& q, const KvLayer& layer, std::span<const AttentionGroup> groups,
+                 const AttentionShape& shape, Matrix out) override {
+    const cpu::QuantMatrix keys{layer.type, layer.keys, layer.key_row_bytes, layer.n_cells, layer.key_width};
+    const cpu::QuantMatrix values{layer.type, layer.values, layer.value_row_bytes, layer.n_cells, layer.value_width};
+    for (const AttentionGroup& group : groups) {
+      const auto n_cells = static_cast<int64_t>(group.cells.size());
+      require(n_cells <= limits_.n_cells, "attention over more cells than the reserved workspace");
+      float* gathered_keys = gathered_keys_.floats();
+      float* gathered_values = gathered_values_.floats();
+      for_row_ranges(n_cells, [&](int64_t begin, int64_t end) {
+        const auto part = group.cells.subspan(begin, end - begin);
+        cpu::get_rows(keys, part, gathered_keys + begin * layer.key_width);
+        cpu::get_rows(values, part, gathered_values + begin * layer.value_width);
+      });
+      const auto n_queries = static_cast<int64_t>(group.queries.size());
+      pool_.parallel_for(n_queries * shape.n_head, [&](int64_t task, int thread) {
+        const int64_t query = task / shape.n_head;
+        const int64_t head = task % shape.n_head;
+        const int32_t row = group.queries[query];
+        cpu::attention_head(shape, q.row(row), gathered_keys, gathered_values, group.n_visible[query], head,
+                            out.row(row), scores_.floats() + thread * limits_.n_cells);
+      });
+    }
+  }
+
+  void rotate_keys(const KvLayer& layer, std::span<const int32_t> cells, std::span<const int32_t> deltas,
+                   int64_t head_dim, const RopeParams& params) override {
+    const cpu::QuantMatrix keys{layer.type, layer.keys, layer.key_row_bytes, layer.n_cells, layer.key_width};
+    float* rows = gathered_keys_.floats();
+    const auto n = static_cast<int64_t>(cells.size());
+    for_row_ranges(n, [&](int64_t begin, int64_t end) {
+      const auto part = cells.subspan(begin, end - begin);
+      float* part_rows = rows + begin * layer.key_width;
+      cpu::get_rows(keys, part, part_rows);
+      cpu::rope_rows(part_rows, end - begin, layer.key_width / head_dim, head_dim, deltas.data() + begin, params);
+      cpu::set_rows(layer.type, layer.keys, layer.key_row_bytes, layer.key_width, part, part_rows);
+    });
+  }
+
+ private:
+  static void require(bool ok, const char* what) {
+    if (!ok) throw std::logic_error(std::string("cpu backend: ") + what);
+  }
+
+  // Splits [0, n) into about one contiguous range per thread (fewer for few rows) and runs fn on each.
+  template <typename Fn>
+  void for_row_ranges(int64_t n, const Fn& fn) {
+    const int64_t parts = std::min<int64_t>(n, pool_.size());
+    if (parts <= 1) {
+      if (n > 0) fn(int64_t{0}, n);
+      return;
+    }
+    pool_.parallel_for(parts, [&](int64_t part, int) { fn(n * part / parts, n * (part + 1) / parts); });
+  }
+
+  cpu::ThreadPool pool_;
+  WorkspaceLimits limits_;
+  Buffer tiles_;
+  Buffer scores_;
+  Buffer gathered_keys_;
+  Buffer gathered_values_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int n_threads) {
+  if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::make_unique<CpuBackend>(n_threads);
+}
+
+}  // namespace hearth::backend

@@ -1,0 +1,190 @@
+// `hearth run -m FILE -p PROMPT`: generates a continuation, streaming text to stdout and timings plus memory to
+// stderr. Without -m it runs the default model ($HEARTH_MODELS or ~/.cache/hearth/models).
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "hearth/context.h"
+#include "hearth/model.h"
+#include "hearth/sampling.h"
+#include "hearth/tokenizer.h"
+
+namespace hearth::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::string model;
+  std::string prompt;
+  int32_t n_predict = 128;
+  int32_t n_ctx = 0;
+  int32_t n_batch = 512;
+  int32_t n_threads = 0;
+  std::string context_overflow = "error";
+  std::string cache_type = "f16";
+  sampling::SamplingParams sampling;
+  uint64_t seed = 0;
+  bool seed_given = false;
+};
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+
+std::string rate(double count, double seconds) {
+  return seconds > 0 ? fmt::format("{:.1f} tok/s", count / seconds) : std::string("- tok/s");
+}
+
+// $HEARTH_MODELS or ~/.cache/hearth/models: default.gguf (what scripts/setup links), else the demo model itself.
+std::filesystem::path default_model() {
+  std::filesystem::path dir;
+  if (const char* env = std::getenv("HEARTH_MODELS"); env != nullptr && *env != '\0') {
+    dir = env;
+  } else if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    dir = std::filesystem::path(home) / ".cache" / "hearth" / "models";
+  } else {
+    throw std::runtime_error("no model given (-m FILE), and neither HEARTH_MODELS nor HOME is set");
+  }
+  for (const char* name : {"default.gguf", "hearth-demo-13m-q8_0.gguf"}) {
+    if (std::filesystem::exists(dir / name)) return dir / name;
+  }
+  throw std::runtime_error(fmt::format(
+      "no model given (-m FILE) and no default model in {} (default.gguf or hearth-demo-13m-q8_0.gguf); run "
+      "scripts/setup or pass -m",
+      dir.string()));
+}
+
+void run(const Options& options) {
+  const auto policy = context_overflow_from_name(options.context_overflow);
+  if (!policy) throw std::invalid_argument("--context-overflow must be error, truncate-left or shift");
+  if (options.cache_type != "f16" && options.cache_type != "f32") {
+    throw std::invalid_argument("--cache-type must be f16 or f32");
+  }
+  const std::filesystem::path path = options.model.empty() ? default_model() : std::filesystem::path(options.model);
+
+  const auto load_start = Clock::now();
+  const std::shared_ptr<const Model> model = Model::load(path);
+  const double load_seconds = seconds_since(load_start);
+  const tokenizer::Tokenizer& tok = model->tokenizer();
+
+  Context context(model, {.n_ctx = options.n_ctx,
+                          .n_batch = options.n_batch,
+                          .n_threads = options.n_threads,
+                          .kv_type = options.cache_type == "f16" ? KvCacheType::f16 : KvCacheType::f32});
+  const int32_t n_ctx = context.n_ctx();
+
+  std::vector<int32_t> prompt = tok.tokenize(options.prompt, /*add_special=*/true, /*parse_special=*/false);
+  if (prompt.empty()) throw std::invalid_argument("the prompt is empty (and the model adds no BOS token)");
+  // -n -1: as many tokens as the context holds after the prompt (or without end when shifting).
+  const bool unbounded = options.n_predict < 0;
+  const int32_t max_tokens = unbounded ? (*policy == ContextOverflow::shift
+                                              ? 0
+                                              : std::max<int32_t>(0, n_ctx - static_cast<int32_t>(prompt.size())))
+                                       : options.n_predict;
+  const int32_t n_keep = !prompt.empty() && prompt.front() == tok.bos() && tok.add_bos() ? 1 : 0;
+  prompt = fit_prompt(std::move(prompt), max_tokens, n_ctx, *policy, n_keep);
+
+  sampling::SamplingParams params = options.sampling;
+  if (options.seed_given) params.seed = options.seed;
+  sampling::Sampler sampler(params);
+  for (int32_t token : prompt) sampler.accept(token);
+  sampling::GenerationStop stop([&tok](int32_t id) { return tok.is_eog(id); }, {},
+                                unbounded && *policy == ContextOverflow::shift ? 0 : static_cast<size_t>(max_tokens));
+  tokenizer::StreamingDetokenizer detokenizer(tok, /*show_special=*/false, /*sequence_start=*/false);
+
+  const auto prompt_start = Clock::now();
+  Batch batch;
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    batch.add(prompt[i], static_cast<int32_t>(i), 0, i + 1 == prompt.size());
+  }
+  context.decode(batch);
+  const double prompt_seconds = seconds_since(prompt_start);
+
+  double first_token_seconds = 0;
+  const auto generation_start = Clock::now();
+  int32_t n_generated = 0;
+  int32_t n_shifted = 0;
+  size_t logits_index = prompt.size() - 1;
+  while (max_tokens > 0 || (unbounded && *policy == ContextOverflow::shift)) {
+    const int32_t token = sampler.sample(context.logits(logits_index));
+    sampler.accept(token);
+    ++n_generated;
+    const auto step = stop.on_token(token, tok.is_eog(token) ? std::string() : detokenizer.push(token));
+    std::fwrite(step.text.data(), 1, step.text.size(), stdout);
+    std::fflush(stdout);
+    if (n_generated == 1) first_token_seconds = seconds_since(prompt_start);
+    if (stop.done()) break;
+    if (*policy == ContextOverflow::shift) n_shifted += make_room(context, 0, n_keep);
+    batch.clear();
+    batch.add(token, context.seq_pos_max(0) + 1, 0, true);
+    context.decode(batch);
+    logits_index = 0;
+  }
+  const std::string rest = detokenizer.finish();
+  std::fwrite(rest.data(), 1, rest.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+  const double generation_seconds = seconds_since(generation_start);
+
+  const ModelInfo& info = model->info();
+  const MemoryReport memory = context.memory();
+  std::fprintf(stderr, "%s", fmt::format(
+      "\nmodel:        {} ({}, {:.2f} M parameters), loaded in {:.1f} ms\n"
+      "context:      {} tokens, {} threads, KV cache {}{}\n"
+      "prompt:       {} tokens in {:.1f} ms ({})\n"
+      "first token:  {:.1f} ms after the prompt was submitted\n"
+      "generation:   {} tokens in {:.1f} ms ({}), stop: {}\n"
+      "memory:       weights {:.1f} MiB mapped, KV cache {:.1f} MiB, scratch {:.1f} MiB\n",
+      info.name, info.architecture, static_cast<double>(info.n_params) / 1e6, load_seconds * 1e3, n_ctx,
+      context.options().n_threads, options.cache_type,
+      n_shifted > 0 ? fmt::format(", {} positions shifted out", n_shifted) : std::string(), prompt.size(),
+      prompt_seconds * 1e3, rate(static_cast<double>(prompt.size()), prompt_seconds), first_token_seconds * 1e3,
+      n_generated, generation_seconds * 1e3, rate(n_generated, generation_seconds),
+      sampling::stop_reason_name(stop.reason()), mib(memory.weights_mapped), mib(memory.kv_cache),
+      mib(memory.scratch)).c_str());
+}
+
+}  // namespace
+
+void register_run(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt");
+  cmd->add_option("-m,--model", options->model, "GGUF model (default: default.gguf in $HEARTH_MODELS or ~/.cache/hearth/models)");
+  cmd->add_option("-p,--prompt", options->prompt, "Prompt text")->required();
+  cmd->add_option("-n,--n-predict", options->n_predict, "Tokens to generate (default 128; -1: until the context is full)");
+  cmd->add_option("-c,--ctx-size", options->n_ctx, "Context size in tokens (default: the model's, at most 4096)");
+  cmd->add_option("-b,--batch-size", options->n_batch, "Most prompt tokens per forward pass (default 512)");
+  cmd->add_option("-t,--threads", options->n_threads, "Threads (default: one per hardware thread)");
+  cmd->add_option("--temp", options->sampling.temperature, "Temperature; 0 picks the most likely token (default 0.8)");
+  cmd->add_option("--top-k", options->sampling.top_k, "Top-k; 0 turns it off (default 40)");
+  cmd->add_option("--top-p", options->sampling.top_p, "Top-p; 1 turns it off (default 0.95)");
+  cmd->add_option("--min-p", options->sampling.min_p, "Min-p; 0 turns it off (default 0.05)");
+  cmd->add_option("--repeat-penalty", options->sampling.repeat_penalty, "Repetition penalty; 1 turns it off (default 1)");
+  cmd->add_option("--repeat-last-n", options->sampling.penalty_last_n, "Tokens the penalty looks back at (default 64)");
+  auto* seed = cmd->add_option("-s,--seed", options->seed, "Random seed (default: random)");
+  cmd->add_option("--context-overflow", options->context_overflow,
+                  "When prompt + n-predict exceed the context: error (default), truncate-left or shift");
+  cmd->add_option("--cache-type", options->cache_type, "KV cache precision: f16 (default) or f32");
+  cmd->callback([options, seed, &exit_code] {
+    options->seed_given = seed->count() > 0;
+    try {
+      run(*options);
+      exit_code = 0;
+    } catch (const std::exception& e) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "hearth run: %s\n", e.what());
+      exit_code = 1;
+    }
+  });
+}
+
+}  // namespace hearth::cli

@@ -1,0 +1,22 @@
+#include "kernels/cpu/elementwise.h"
+
+#include <cmath>
+
+namespace hearth::kernels::cpu {
+
+void add(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void add_rows(float* x, const float* bias, int64_t n_rows, int64_t width) {
+  for (int64_t r = 0; r < n_rows; ++r) add(x + r * width, bias, width);
+}
+
+void swiglu(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+}  // namespace hearth::kernels::cpu

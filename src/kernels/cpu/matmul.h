@@ -1,0 +1,45 @@
+// Matrix products of a weight stored in any dequantizable block format with f32 activations.
+//
+// The weight is `rows` rows of `cols` elements, each row `row_bytes` bytes of blocks (as GGUF stores a matrix whose
+// ne[0] is `cols`). Activations and results are row-major f32, one row per token. The kernels work on a range of
+// weight rows so a caller can spread rows over threads; they know nothing of models.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "hearth/tensor_type.h"
+
+namespace hearth::kernels::cpu {
+
+struct QuantMatrix {
+  TensorType type;
+  const std::byte* data;
+  uint64_t row_bytes;
+  int64_t rows;
+  int64_t cols;
+
+  const std::byte* row(int64_t r) const { return data + static_cast<uint64_t>(r) * row_bytes; }
+};
+
+// Weight rows are dequantized this many at a time into the caller's tile scratch, then dotted with every token.
+inline constexpr int64_t kMatmulTileRows = 16;
+
+// Floats of tile scratch matmul_rows needs for a weight with `cols` columns.
+inline int64_t matmul_tile_floats(int64_t cols) { return kMatmulTileRows * cols; }
+
+// y[t * y_stride + r] = dot(w row r, x[t * w.cols ...]) for r in [row_begin, row_end), t in [0, n_tokens).
+// `tile` holds matmul_tile_floats(w.cols) floats.
+void matmul_rows(const QuantMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
+                 int64_t row_end, float* tile);
+
+// out[i * w.cols ...] = weight row ids[i], dequantized (an embedding lookup). Ids must be in [0, w.rows).
+void get_rows(const QuantMatrix& w, std::span<const int32_t> ids, float* out);
+
+// Row ids[i] of a writable matrix = src[i * cols ...], converted to `type` (any quantizable type; F16 and F32
+// for the KV cache). Ids must be in range.
+void set_rows(TensorType type, std::byte* data, uint64_t row_bytes, int64_t cols, std::span<const int32_t> ids,
+              const float* src);
+
+}  // namespace hearth::kernels::cpu
