@@ -111,15 +111,20 @@ float fit_symmetric_scale(const float* x, int n, int nmax) {
   for (int i = 0; i < n; ++i) xs[i] = x[i] * p;
   const float max_s = max * p;
 
+  const float lo = -static_cast<float>(nmax), hi = static_cast<float>(nmax - 1);
   const auto evaluate = [&](float iscale, float& sum_lx, float& sum_l2) {
-    sum_lx = 0;
-    sum_l2 = 0;
-    for (int i = 0; i < n; ++i) {
-      const float l = static_cast<float>(clamp_int(nearest_int(iscale * xs[i]), -nmax, nmax - 1));
-      const float w = xs[i] * xs[i];
-      sum_lx += w * xs[i] * l;
-      sum_l2 += w * l * l;
+    float lanes_lx[kLanes] = {}, lanes_l2[kLanes] = {};
+    for (int i = 0; i < n; i += kLanes) {
+      for (int k = 0; k < kLanes; ++k) {
+        const float v = xs[i + k];
+        const float l = round_clamp(iscale * v, lo, hi);
+        const float w = v * v;
+        lanes_lx[k] += w * v * l;
+        lanes_l2[k] += w * l * l;
+      }
     }
+    sum_lx = lane_total(lanes_lx);
+    sum_l2 = lane_total(lanes_l2);
   };
   float sum_lx, sum_l2;
   evaluate(-static_cast<float>(nmax) / max_s, sum_lx, sum_l2);
