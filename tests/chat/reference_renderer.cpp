@@ -1,0 +1,83 @@
+#include "chat/reference_renderer.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+
+#include <unistd.h>
+#include <sys/wait.h>
+
+namespace hearth::chat::testing {
+namespace {
+
+constexpr const char* kPython = "/usr/bin/python3";
+
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+std::string shared_dir() {
+  if (const char* env = std::getenv("HEARTH_SHARED"); env != nullptr && *env != '\0') return env;
+  return HEARTH_SHARED_DIR;
+}
+
+json run_reference(const std::string& arguments) {
+  if (!std::filesystem::exists(kPython)) {
+    throw std::runtime_error("/usr/bin/python3 is missing: install python3 and python3-jinja2 to run these tests");
+  }
+  const std::string script = std::string(HEARTH_SOURCE_DIR) + "/tools/jinja_reference.py";
+  const std::string command = std::string(kPython) + " " + quote(script) + " " + arguments + " 2>&1";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  if (!pipe) throw std::runtime_error("cannot start " + command);
+  std::string output;
+  char buffer[1 << 16];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe.get())) > 0) output.append(buffer, n);
+  const int status = pclose(pipe.release());
+  if (status != 0) {
+    throw std::runtime_error("the jinja2 reference renderer failed (is python3-jinja2 installed?): " + command +
+                             "\n" + output);
+  }
+  return json::parse(output);
+}
+
+json reference_render(const std::string& source, const json& context) {
+  char dir_template[] = "/tmp/hearth-jinja-XXXXXX";
+  const char* dir = mkdtemp(dir_template);
+  if (dir == nullptr) throw std::runtime_error("cannot create a temporary directory");
+  const std::string template_path = std::string(dir) + "/template.jinja";
+  const std::string context_path = std::string(dir) + "/context.json";
+  std::ofstream(template_path, std::ios::binary) << source;
+  std::ofstream(context_path, std::ios::binary) << context.dump();
+  json result;
+  try {
+    result = run_reference("--template " + quote(template_path) + " --context " + quote(context_path));
+  } catch (...) {
+    std::filesystem::remove_all(dir);
+    throw;
+  }
+  std::filesystem::remove_all(dir);
+  return result;
+}
+
+std::tm reference_now() {
+  std::tm t{};
+  t.tm_year = 2026 - 1900;
+  t.tm_mon = 0;
+  t.tm_mday = 15;
+  t.tm_wday = 4;  // a Thursday
+  t.tm_yday = 14;
+  return t;
+}
+
+}  // namespace hearth::chat::testing

@@ -1,0 +1,87 @@
+// Differential test: every real chat template in ../shared/templates, for every conversation in its
+// conversations.json and with add_generation_prompt false and true, must render byte for byte what Python's
+// jinja2 renders (or fail with the same message).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "chat/reference_renderer.h"
+#include "hearth/chat.h"
+
+namespace hearth::chat {
+namespace {
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+TEST(RealTemplates, EveryTemplateAndConversationMatchesJinja2) {
+  const std::filesystem::path folder = std::filesystem::path(testing::shared_dir()) / "templates";
+  ASSERT_TRUE(std::filesystem::exists(folder / "conversations.json")) << folder;
+  const json conversations = json::parse(read_file(folder / "conversations.json"));
+  const json reference = testing::run_reference("'" + folder.string() + "'");
+  const json& results = reference.at("results");
+  ASSERT_FALSE(results.empty());
+
+  std::map<std::string, json> cases;
+  for (const json& c : conversations.at("cases")) cases[c.at("name").get<std::string>()] = c;
+  TemplateOptions options;
+  options.fixed_now = testing::reference_now();
+
+  size_t matched = 0;
+  std::map<std::string, size_t> failures_per_template;
+  for (const json& expected : results) {
+    const std::string name = expected.at("template").get<std::string>();
+    const json& conversation = cases.at(expected.at("case").get<std::string>());
+    ChatRequest request;
+    request.messages = conversation.at("messages");
+    if (conversation.value("tools", false)) request.tools = conversations.at("tools");
+    request.add_generation_prompt = expected.at("add_generation_prompt").get<bool>();
+    request.bos_token = "<s>";
+    request.eos_token = "</s>";
+
+    std::string output;
+    std::string error;
+    try {
+      const Template chat_template(read_file(folder / name), options);
+      output = apply_chat_template(chat_template, request);
+    } catch (const TemplateError& e) {
+      error = e.message();
+    }
+    const std::string label = name + " / " + expected.at("case").get<std::string>() +
+                              (request.add_generation_prompt ? " / generation prompt" : "");
+    if (expected.contains("error")) {
+      const std::string expected_error = expected.at("error").is_string() ? expected.at("error").get<std::string>()
+                                                                           : expected.at("error").dump();
+      if (error == expected_error) {
+        ++matched;
+      } else {
+        ++failures_per_template[name];
+        ADD_FAILURE() << label << ": jinja2 raised \"" << expected_error << "\", we "
+                      << (error.empty() ? "rendered:\n" + output : "raised \"" + error + "\"");
+      }
+      continue;
+    }
+    const std::string expected_output = expected.at("output").get<std::string>();
+    if (error.empty() && output == expected_output) {
+      ++matched;
+    } else {
+      ++failures_per_template[name];
+      ADD_FAILURE() << label << ": "
+                    << (error.empty() ? "output differs.\n--- jinja2:\n" + expected_output + "\n--- ours:\n" + output
+                                      : "we raised \"" + error + "\"; jinja2 rendered:\n" + expected_output);
+    }
+  }
+  std::printf("%zu / %zu template x conversation renders match jinja2\n", matched, results.size());
+  for (const auto& [name, count] : failures_per_template) std::printf("  %s: %zu mismatches\n", name.c_str(), count);
+  EXPECT_EQ(matched, results.size());
+}
+
+}  // namespace
+}  // namespace hearth::chat
