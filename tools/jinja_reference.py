@@ -10,6 +10,11 @@ where "error" is the message of the exception jinja2 raised.
 Usage: /usr/bin/python3 tools/jinja_reference.py TEMPLATES_DIR
    or: /usr/bin/python3 tools/jinja_reference.py --template FILE --context CONTEXT.json
        (renders one template with the given JSON object as its context; prints {"output"} or {"error"})
+   or: /usr/bin/python3 tools/jinja_reference.py --cases CASES.json
+       (CASES.json: {"context": {...}, "cases": [{"name", "template", "context"?}...]}; renders every case with
+        the shared context updated by its own; prints {"results": [{"name", "output" | "error"}...]})
+   or: /usr/bin/python3 tools/jinja_reference.py --update-cases CASES.json
+       (writes jinja2's result into each case of CASES.json as "output" or "error")
 """
 import datetime
 import json
@@ -98,8 +103,38 @@ def render_all(folder):
     return {"results": results}
 
 
+def render_cases(path):
+    with open(path, encoding="utf-8") as f:
+        document = json.load(f)
+    env = make_environment()
+    results = []
+    for case in document["cases"]:
+        context = dict(document.get("context", {}))
+        context.update(case.get("context", {}))
+        result = {"name": case["name"]}
+        result.update(render(env, case["template"], context))
+        results.append(result)
+    return document, {"results": results}
+
+
+def update_cases(path):
+    document, rendered = render_cases(path)
+    for case, result in zip(document["cases"], rendered["results"]):
+        case.pop("output", None)
+        case.pop("error", None)
+        case.update({k: v for k, v in result.items() if k != "name"})
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(document, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    return {"updated": len(document["cases"])}
+
+
 def main(argv):
-    if len(argv) == 2:
+    if len(argv) == 3 and argv[1] == "--cases":
+        document = render_cases(argv[2])[1]
+    elif len(argv) == 3 and argv[1] == "--update-cases":
+        document = update_cases(argv[2])
+    elif len(argv) == 2:
         document = render_all(argv[1])
     elif len(argv) == 5 and argv[1] == "--template" and argv[3] == "--context":
         with open(argv[2], encoding="utf-8") as f:

@@ -434,7 +434,9 @@ Value f_groupby(Interpreter& in, Value v, Arguments args) {
     std::vector<Value> members;
     while (j < items.size() && equals(sorted_keys[j], sorted_keys[i])) members.push_back(items[j++]);
     const Value key = case_sensitive ? sorted_keys[i] : output_key(in, members.front());
-    groups.push_back(tuple({key, Value::list(std::move(members))}));
+    Value group = tuple({key, Value::list(std::move(members))});
+    group.as_list().is_group = true;
+    groups.push_back(std::move(group));
     i = j;
   }
   return Value::list(std::move(groups));

@@ -634,6 +634,8 @@ Value Interpreter::get_attribute(const Value& object, std::string_view name) {
     if (auto attribute = object.as_object().attribute(name)) return std::move(*attribute);
   } else if (object.is_dict()) {
     if (const Value* value = object.as_dict().find(name)) return *value;
+  } else if (object.is_list() && object.as_list().is_group && (name == "grouper" || name == "list")) {
+    return object.as_list().items[name == "grouper" ? 0 : 1];
   }
   return Value::undefined(fmt::format("{} has no attribute {}", text::repr(object.object_type_repr()), text::repr(name)));
 }

@@ -168,6 +168,12 @@ Value add_strings(const Value& a, const Value& b) {
 Value arithmetic(BinaryOp op, const Value& a, const Value& b, const Interpreter& interpreter) {
   if (a.is_undefined()) a.fail_undefined();
   if (a.is_number() && b.is_number()) return numeric(op, a, b);
+  if (op == BinaryOp::Mod && a.is_string()) {
+    // str.__mod__ formats any right operand, undefined included (it prints as "").
+    Value result = percent_format(a, b);
+    interpreter.check_size(result.as_string().size());
+    return result;
+  }
   if (b.is_undefined()) b.fail_undefined();
   switch (op) {
     case BinaryOp::Add:
@@ -200,13 +206,6 @@ Value arithmetic(BinaryOp op, const Value& a, const Value& b, const Interpreter&
       }
       if (b.is_string() || is_plain_sequence(b)) {
         fail(fmt::format("can't multiply sequence by non-int of type '{}'", a.type_name()));
-      }
-      unsupported(op, a, b);
-    case BinaryOp::Mod:
-      if (a.is_string()) {
-        Value result = percent_format(a, b);
-        interpreter.check_size(result.as_string().size());
-        return result;
       }
       unsupported(op, a, b);
     default:

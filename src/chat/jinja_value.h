@@ -38,6 +38,8 @@ struct ListData {
 
   std::vector<Value> items;
   SequenceKind kind = SequenceKind::List;
+  // A (grouper, list) tuple from the groupby filter, which also answers .grouper and .list.
+  bool is_group = false;
 };
 
 // Destroys values without recursion, so that a template-built list nested a million deep cannot overflow the
