@@ -7,7 +7,8 @@ conversations.json and for add_generation_prompt false and true, configured the 
   {"results": [{"template", "case", "add_generation_prompt", "output" | "error"}...]}
 where "error" is the message of the exception jinja2 raised.
 
-Usage: /usr/bin/python3 tools/jinja_reference.py TEMPLATES_DIR
+Usage: /usr/bin/python3 tools/jinja_reference.py TEMPLATES_DIR [CONVERSATIONS.json]
+       (CONVERSATIONS.json defaults to TEMPLATES_DIR/conversations.json; a case may add "extra_context")
    or: /usr/bin/python3 tools/jinja_reference.py --template FILE --context CONTEXT.json
        (renders one template with the given JSON object as its context; prints {"output"} or {"error"})
    or: /usr/bin/python3 tools/jinja_reference.py --cases CASES.json
@@ -74,8 +75,8 @@ def render(env, template, context):
         return {"error": str(e)}
 
 
-def render_all(folder):
-    with open(os.path.join(folder, "conversations.json"), encoding="utf-8") as f:
+def render_all(folder, conversations_path=None):
+    with open(conversations_path or os.path.join(folder, "conversations.json"), encoding="utf-8") as f:
         conversations = json.load(f)
     env = make_environment()
     results = []
@@ -97,6 +98,7 @@ def render_all(folder):
                            "bos_token": "<s>", "eos_token": "</s>"}
                 if case.get("tools"):
                     context["tools"] = conversations["tools"]
+                context.update(case.get("extra_context", {}))
                 result = {"template": name, "case": case["name"], "add_generation_prompt": add_generation_prompt}
                 result.update(render(env, compile_once, context))
                 results.append(result)
@@ -134,8 +136,10 @@ def main(argv):
         document = render_cases(argv[2])[1]
     elif len(argv) == 3 and argv[1] == "--update-cases":
         document = update_cases(argv[2])
-    elif len(argv) == 2:
+    elif len(argv) == 2 and not argv[1].startswith("--"):
         document = render_all(argv[1])
+    elif len(argv) == 3 and not argv[1].startswith("--"):
+        document = render_all(argv[1], argv[2])
     elif len(argv) == 5 and argv[1] == "--template" and argv[3] == "--context":
         with open(argv[2], encoding="utf-8") as f:
             source = f.read()

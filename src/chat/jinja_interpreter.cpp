@@ -202,7 +202,7 @@ bool is_ascii(std::string_view s) {
 Interpreter::CallGuard::CallGuard(Interpreter& interpreter) : interpreter_(interpreter) {
   if (++interpreter_.call_depth_ > interpreter_.options_.limits.max_call_depth) {
     --interpreter_.call_depth_;
-    fail("maximum recursion depth exceeded");
+    fail("maximum recursion depth exceeded while calling a Python object");
   }
 }
 
