@@ -2,9 +2,9 @@
 // What llama.cpp (the peer, through node-llama-cpp) makes of a GGUF model: its header as llama.cpp's GGUF
 // reader sees it, and whether llama.cpp loads it (and, with --eval, runs it), as JSON on stdout.
 //
-//   node tools/peer/inspect.mjs MODEL.gguf [--no-load] [--eval N]
+//   node tools/peer/inspect.mjs MODEL.gguf... [--no-load] [--eval N]
 //
-// Output: {"architecture": "llama", "tensorCount": 147, "fileType": 15,
+// Output, one line per model in argument order: {"architecture": "llama", "tensorCount": 147, "fileType": 15,
 //          "loaded": true, "typeDescription": "llama 1B Q4_K - Medium", "trainContextSize": 131072,
 //          "generated": [ids...]}
 // --no-load reads the header only ("loaded" is false, no type description). --eval N greedily generates N tokens
@@ -14,7 +14,7 @@ import process from "node:process";
 
 import {getLlama, readGgufFileInfo, LlamaCompletion} from "node-llama-cpp";
 
-const usage = "usage: inspect.mjs MODEL.gguf [--no-load] [--eval N]";
+const usage = "usage: inspect.mjs MODEL.gguf... [--no-load] [--eval N]";
 
 function fail(message) {
     process.stderr.write(`inspect.mjs: ${message}\n`);
@@ -22,7 +22,7 @@ function fail(message) {
 }
 
 function parseArguments(argv) {
-    const options = {path: null, load: true, evalTokens: 0};
+    const options = {paths: [], load: true, evalTokens: 0};
     for (let i = 0; i < argv.length; i++) {
         const argument = argv[i];
         if (argument === "--no-load") options.load = false;
@@ -34,34 +34,36 @@ function parseArguments(argv) {
             process.stdout.write(usage + "\n");
             process.exit(0);
         } else if (argument.startsWith("--")) fail(`unknown option ${argument}\n${usage}`);
-        else if (options.path == null) options.path = argument;
-        else fail(usage);
+        else options.paths.push(argument);
     }
-    if (options.path == null) fail(usage);
+    if (options.paths.length === 0) fail(usage);
     if (options.evalTokens > 0 && !options.load) fail("--eval needs the model loaded");
     return options;
 }
 
 const options = parseArguments(process.argv.slice(2));
-const result = {};
-try {
-    const info = await readGgufFileInfo(options.path, {logWarnings: false, ignoreKeys: ["tokenizer.ggml.merges"]});
-    const general = info.metadata?.general ?? {};
-    result.architecture = general.architecture ?? null;
-    result.tensorCount = Number(info.tensorCount);
-    result.fileType = general.file_type ?? null;
-} catch (error) {
-    fail(`cannot read ${options.path}: ${error.message}`);
-}
+const llama = options.load ? await getLlama({gpu: false, build: "never", logLevel: "error"}) : null;
+for (const path of options.paths) process.stdout.write(JSON.stringify(await inspect(path)) + "\n");
+if (llama != null) await llama.dispose();
 
-result.loaded = false;
-if (options.load) {
-    const llama = await getLlama({gpu: false, build: "never", logLevel: "error"});
+async function inspect(path) {
+    const result = {};
+    try {
+        const info = await readGgufFileInfo(path, {logWarnings: false, ignoreKeys: ["tokenizer.ggml.merges"]});
+        const general = info.metadata?.general ?? {};
+        result.architecture = general.architecture ?? null;
+        result.tensorCount = Number(info.tensorCount);
+        result.fileType = general.file_type ?? null;
+    } catch (error) {
+        fail(`cannot read ${path}: ${error.message}`);
+    }
+    result.loaded = false;
+    if (llama == null) return result;
     let model;
     try {
-        model = await llama.loadModel({modelPath: options.path, gpuLayers: 0});
+        model = await llama.loadModel({modelPath: path, gpuLayers: 0});
     } catch (error) {
-        fail(`llama.cpp cannot load ${options.path}: ${error.message}`);
+        fail(`llama.cpp cannot load ${path}: ${error.message}`);
     }
     result.loaded = true;
     result.typeDescription = model.typeDescription;
@@ -80,10 +82,9 @@ if (options.load) {
             result.generated = generated.map(Number);
             await context.dispose();
         } catch (error) {
-            fail(`llama.cpp cannot run ${options.path}: ${error.message}`);
+            fail(`llama.cpp cannot run ${path}: ${error.message}`);
         }
     }
     await model.dispose();
-    await llama.dispose();
+    return result;
 }
-process.stdout.write(JSON.stringify(result) + "\n");
