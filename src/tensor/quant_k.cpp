@@ -381,8 +381,8 @@ ScaleMinBlock quantize_scale_min(const float* x, const ScaleMinLayout& layout) {
 }
 
 constexpr ScaleMinLayout kQ2Layout{16, 3, 15, -0.5f, 0.1f, 15, ErrorNorm::kAbsolute, false};
-constexpr ScaleMinLayout kQ4Layout{32, 15, 63, -1.0f, 0.2f, 10, ErrorNorm::kSquared, true};
-constexpr ScaleMinLayout kQ5Layout{32, 31, 63, -0.5f, 0.2f, 7, ErrorNorm::kSquared, true};
+constexpr ScaleMinLayout kQ4Layout{32, 15, 63, -1.0f, 0.1f, 20, ErrorNorm::kSquared, true};
+constexpr ScaleMinLayout kQ5Layout{32, 31, 63, -0.5f, 0.1f, 15, ErrorNorm::kSquared, true};
 
 }  // namespace
 

@@ -43,13 +43,13 @@ BytePairModel::BytePairModel(const Vocab& vocab, const gguf::File& file) : n_tok
     if (auto raw = decode_alphabet(vocab.texts[id])) raw_texts_[id] = std::move(*raw);
   }
   for (size_t id = 0; id < vocab.size(); ++id) {
-    if (!raw_texts_[id].empty()) raw_index_.emplace(raw_texts_[id], static_cast<int32_t>(id));
+    if (!raw_texts_[id].empty()) raw_index_.insert(raw_texts_[id], static_cast<int32_t>(id));
   }
 
   const gguf::Value* merges = file.find("tokenizer.ggml.merges");
   if (merges == nullptr) throw LoadError("tokenizer.ggml.merges is missing: byte-level BPE needs its merges");
   if (!merges->is_array() || merges->element_type() != gguf::ValueType::STRING) {
-    throw LoadError("tokenizer.ggml.merges must be an array of STRING");
+    throw LoadError("tokenizer.ggml.merges must be an array of string");
   }
   const std::vector<std::string_view> items = merges->strings();
   merges_.reserve(items.size());
@@ -67,7 +67,7 @@ BytePairModel::BytePairModel(const Vocab& vocab, const gguf::File& file) : n_tok
     const int32_t left_id = symbol_for(std::move(*left));
     const int32_t right_id = symbol_for(std::move(*right));
     const int32_t result = symbol_for(std::move(joined));
-    merges_.emplace(pair_key(left_id, right_id), Merge{static_cast<int32_t>(rank), result});
+    merges_.insert(pair_key(left_id, right_id), Merge{static_cast<int32_t>(rank), result});
   }
 
   for (int byte = 0; byte < 256; ++byte) {
@@ -89,14 +89,13 @@ int32_t BytePairModel::symbol_for(std::string&& raw) {
 }
 
 int32_t BytePairModel::find_raw(std::string_view bytes) const {
-  const auto it = raw_index_.find(bytes);
-  return it == raw_index_.end() ? kNoToken : it->second;
+  const int32_t* id = raw_index_.find(bytes);
+  return id == nullptr ? kNoToken : *id;
 }
 
 const BytePairModel::Merge* BytePairModel::find_merge(int32_t left, int32_t right) const {
   if (left < 0 || right < 0) return nullptr;
-  const auto it = merges_.find(pair_key(left, right));
-  return it == merges_.end() ? nullptr : &it->second;
+  return merges_.find(pair_key(left, right));
 }
 
 void BytePairModel::emit_bytes(std::string_view bytes, std::vector<int32_t>& out) const {

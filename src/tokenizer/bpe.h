@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tokenizer/text_map.h"
 #include "tokenizer/vocab.h"
 
 namespace hearth::gguf {
@@ -66,12 +67,12 @@ class BytePairModel {
   // Symbols are the tokens (ids below n_tokens_) plus strings that only merges mention, in raw bytes.
   std::unordered_map<std::string, int32_t> extra_index_;
   std::vector<std::string> raw_texts_;  // raw bytes of every token its spelling decodes; "" otherwise
-  TextIndex raw_index_;                 // raw bytes -> token id
+  TextMap<int32_t> raw_index_;          // raw bytes -> token id
   std::array<int32_t, 256> byte_symbols_{};
   // For a symbol with no token: the tokens spelled as one byte of its alphabet spelling (the reference's
   // fallback, which in practice keeps printable ASCII and drops the rest).
   std::array<int32_t, 256> single_byte_tokens_{};
-  std::unordered_map<uint64_t, Merge> merges_;
+  U64Map<Merge> merges_;  // (left symbol, right symbol) -> merge
 };
 
 }  // namespace hearth::tokenizer

@@ -11,28 +11,6 @@
 
 namespace hearth::tokenizer {
 
-size_t TextHash::operator()(std::string_view text) const noexcept {
-  uint64_t hash = 0x9E3779B97F4A7C15ull ^ (text.size() * 0xFF51AFD7ED558CCDull);
-  const char* p = text.data();
-  size_t n = text.size();
-  while (n >= 8) {
-    uint64_t word;
-    std::memcpy(&word, p, 8);
-    hash = (hash ^ word) * 0xBF58476D1CE4E5B9ull;
-    hash ^= hash >> 31;
-    p += 8;
-    n -= 8;
-  }
-  if (n > 0) {
-    uint64_t word = 0;
-    std::memcpy(&word, p, n);
-    hash = (hash ^ word) * 0x94D049BB133111EBull;
-    hash ^= hash >> 29;
-  }
-  hash *= 0xD6E8FEB86659FD93ull;
-  return hash ^ (hash >> 32);
-}
-
 namespace {
 
 const gguf::Value* find_typed(const gguf::File& file, std::string_view key, gguf::ValueType type) {
@@ -286,10 +264,9 @@ Vocab load_vocab(const gguf::File& file) {
   }
   vocab.index.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    const auto [it, inserted] = vocab.index.emplace(vocab.texts[i], static_cast<int32_t>(i));
+    const auto [id, inserted] = vocab.index.insert(vocab.texts[i], static_cast<int32_t>(i));
     if (!inserted) {
-      throw LoadError(fmt::format("tokenizer.ggml.tokens: '{}' appears twice (ids {} and {})", vocab.texts[i],
-                                  it->second, i));
+      throw LoadError(fmt::format("tokenizer.ggml.tokens: '{}' appears twice (ids {} and {})", vocab.texts[i], *id, i));
     }
   }
 

@@ -5,10 +5,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "hearth/tokenizer.h"
+#include "tokenizer/text_map.h"
 
 namespace hearth::gguf {
 class File;
@@ -16,14 +16,13 @@ class File;
 
 namespace hearth::tokenizer {
 
-// Hashes string_views with a fast 64-bit multiply-mix over 8-byte words (token texts are short).
-struct TextHash {
-  size_t operator()(std::string_view text) const noexcept;
-};
-
-using TextIndex = std::unordered_map<std::string_view, int32_t, TextHash>;
-
 struct Vocab {
+  Vocab() = default;
+  Vocab(Vocab&&) = default;  // moving keeps the strings `index` views; copying would not
+  Vocab& operator=(Vocab&&) = default;
+  Vocab(const Vocab&) = delete;
+  Vocab& operator=(const Vocab&) = delete;
+
   Kind kind = Kind::SentencePiece;
   std::string model;          // tokenizer.ggml.model
   std::string pre_tokenizer;  // tokenizer.ggml.pre ("default" when absent)
@@ -37,7 +36,7 @@ struct Vocab {
   // reference does: e.g. Phi-3's special tokens swallow the whitespace after them).
   std::vector<uint8_t> strip_left;
   std::vector<uint8_t> strip_right;
-  TextIndex index;  // text -> id, views into `texts`
+  TextMap<int32_t> index;  // text -> id, views into `texts`
   size_t max_token_length = 0;
 
   int32_t bos = kNoToken, eos = kNoToken, eot = kNoToken, eom = kNoToken, unk = kNoToken, sep = kNoToken,
@@ -56,8 +55,8 @@ struct Vocab {
     return types[id] == TokenType::Control || types[id] == TokenType::Unknown;
   }
   int32_t find(std::string_view text) const {
-    const auto it = index.find(text);
-    return it == index.end() ? kNoToken : it->second;
+    const int32_t* id = index.find(text);
+    return id == nullptr ? kNoToken : *id;
   }
 };
 

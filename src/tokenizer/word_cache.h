@@ -4,10 +4,10 @@
 
 #include <cstdint>
 #include <string_view>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
-#include "tokenizer/vocab.h"
+#include "tokenizer/text_map.h"
 
 namespace hearth::tokenizer {
 
@@ -15,15 +15,15 @@ class WordCache {
  public:
   // Appends the cached ids of `word` to `out` and returns true, or returns false when `word` is not cached.
   bool append(std::string_view word, std::vector<int32_t>& out) const {
-    const auto it = spans_.find(word);
-    if (it == spans_.end()) return false;
-    out.insert(out.end(), ids_.begin() + it->second.first, ids_.begin() + it->second.first + it->second.second);
+    const Span* span = spans_.find(word);
+    if (span == nullptr) return false;
+    out.insert(out.end(), ids_.begin() + span->first, ids_.begin() + span->first + span->count);
     return true;
   }
   // Remembers ids [first, out.end()) of `out` as the tokens of `word` (which must outlive the cache).
   void remember(std::string_view word, const std::vector<int32_t>& out, size_t first) {
     if (spans_.size() >= kMaxWords) return;
-    spans_.emplace(word, std::make_pair(static_cast<uint32_t>(ids_.size()), static_cast<uint32_t>(out.size() - first)));
+    spans_.insert(word, Span{static_cast<uint32_t>(ids_.size()), static_cast<uint32_t>(out.size() - first)});
     ids_.insert(ids_.end(), out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
   }
 
@@ -32,7 +32,11 @@ class WordCache {
 
  private:
   static constexpr size_t kMaxWords = 1 << 20;
-  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>, TextHash> spans_;
+  struct Span {
+    uint32_t first;  // in ids_
+    uint32_t count;
+  };
+  TextMap<Span> spans_;
   std::vector<int32_t> ids_;
 };
 

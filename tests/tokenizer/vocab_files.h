@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -26,8 +28,14 @@ inline std::string read_file(const std::filesystem::path& path) {
   return content.str();
 }
 
+// The tokenizer of a shared vocabulary, loaded once per test binary (tokenizers are immutable).
 inline tokenizer::Tokenizer load_tokenizer(const std::string& name) {
-  return tokenizer::Tokenizer::from_gguf(gguf::File::open(vocab_path(name)));
+  static std::map<std::string, tokenizer::Tokenizer> loaded;
+  static std::mutex mutex;
+  const std::lock_guard lock(mutex);
+  const auto it = loaded.find(name);
+  if (it != loaded.end()) return it->second;
+  return loaded.emplace(name, tokenizer::Tokenizer::from_gguf(gguf::File::open(vocab_path(name)))).first->second;
 }
 
 struct TestVector {

@@ -11,7 +11,11 @@ namespace {
 HEARTH_VECTOR_CLONES
 void dot_tile(const float* tile, int64_t tile_rows, int64_t cols, const float* x, int64_t n_tokens, float* y,
               int64_t y_stride) {
-  for (int64_t t = 0; t < n_tokens; ++t) dot_many(tile, cols, tile_rows, x + t * cols, cols, y + t * y_stride);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const float* xt = x + t * cols;
+    float* yt = y + t * y_stride;
+    for (int64_t r = 0; r < tile_rows; ++r) yt[r] = dot_f32(tile + r * cols, xt, cols);
+  }
 }
 
 }  // namespace

@@ -1,0 +1,159 @@
+// `hearth tokenize` and `hearth detokenize`: a model's tokenizer on the command line.
+//
+//   hearth tokenize -m FILE [-p TEXT] [--no-bos] [--special] [--ids | --pieces]
+//   hearth detokenize -m FILE [-p IDS] [--special]
+//
+// Text and ids come from -p or else from stdin, read as is (a final newline is text too).
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "hearth/gguf.h"
+#include "hearth/tokenizer.h"
+
+namespace hearth::cli {
+namespace {
+
+struct TokenizeOptions {
+  std::string model;
+  std::string prompt;
+  bool prompt_given = false;
+  bool no_bos = false;
+  bool special = false;
+  bool ids = false;
+  bool pieces = false;
+};
+
+struct DetokenizeOptions {
+  std::string model;
+  std::string ids;
+  bool ids_given = false;
+  bool special = false;
+};
+
+std::string read_stdin() {
+  std::string text{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+  if (std::cin.bad()) throw std::runtime_error("cannot read stdin");
+  return text;
+}
+
+// A piece for a terminal: printable UTF-8 as is, control characters and broken bytes escaped.
+std::string escape_piece(std::string_view piece) {
+  std::string out;
+  for (size_t i = 0; i < piece.size(); ++i) {
+    const auto c = static_cast<unsigned char>(piece[i]);
+    if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\\') out += "\\\\";
+    else if (c < 0x20 || c == 0x7F) out += fmt::format("\\x{:02x}", c);
+    else if (c < 0x80) out += static_cast<char>(c);
+    else {
+      // Copy a whole valid multi-byte character; escape bytes that do not form one.
+      const size_t length = c >= 0xF0 && c < 0xF8 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+      bool valid = length > 0 && i + length <= piece.size() && c < 0xF8;
+      for (size_t k = 1; valid && k < length; ++k) valid = (static_cast<unsigned char>(piece[i + k]) & 0xC0) == 0x80;
+      if (valid) {
+        out.append(piece.substr(i, length));
+        i += length - 1;
+      } else {
+        out += fmt::format("\\x{:02x}", c);
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<int32_t> parse_ids(std::string_view text) {
+  std::vector<int32_t> ids;
+  size_t pos = 0;
+  auto is_separator = [](char c) { return c == ',' || c == '[' || c == ']' || std::isspace(static_cast<unsigned char>(c)); };
+  while (pos < text.size()) {
+    if (is_separator(text[pos])) {
+      ++pos;
+      continue;
+    }
+    size_t end = pos;
+    while (end < text.size() && !is_separator(text[end])) ++end;
+    const std::string word(text.substr(pos, end - pos));
+    size_t used = 0;
+    long long value = 0;
+    try {
+      value = std::stoll(word, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != word.size() || value < INT32_MIN || value > INT32_MAX) {
+      throw std::runtime_error(fmt::format("'{}' is not a token id", word));
+    }
+    ids.push_back(static_cast<int32_t>(value));
+    pos = end;
+  }
+  return ids;
+}
+
+void run_tokenize(const TokenizeOptions& options) {
+  const gguf::File file = gguf::File::open(options.model);
+  const auto tokenizer = tokenizer::Tokenizer::from_gguf(file);
+  const std::string text = options.prompt_given ? options.prompt : read_stdin();
+  const std::vector<int32_t> ids = tokenizer.tokenize(text, !options.no_bos, options.special);
+  std::string out;
+  if (options.ids) {
+    for (size_t i = 0; i < ids.size(); ++i) out += fmt::format("{}{}", i == 0 ? "" : " ", ids[i]);
+    out += '\n';
+  } else {
+    for (const int32_t id : ids) out += fmt::format("{:>7} -> '{}'\n", id, escape_piece(tokenizer.token_to_piece(id, true)));
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
+void run_detokenize(const DetokenizeOptions& options) {
+  const gguf::File file = gguf::File::open(options.model);
+  const auto tokenizer = tokenizer::Tokenizer::from_gguf(file);
+  const std::vector<int32_t> ids = parse_ids(options.ids_given ? options.ids : read_stdin());
+  const std::string text = tokenizer.detokenize(ids, options.special);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+}
+
+// Runs `body`, turning any failure into one line on stderr and exit code 1.
+template <typename Body>
+void guarded(const char* command, int& exit_code, Body body) {
+  try {
+    body();
+    exit_code = 0;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "hearth %s: %s\n", command, e.what());
+    exit_code = 1;
+  }
+}
+
+}  // namespace
+
+void register_tokenize(CLI::App& app, int& exit_code) {
+  auto tokenize = std::make_shared<TokenizeOptions>();
+  CLI::App* cmd = app.add_subcommand("tokenize", "Turn text (from -p or stdin) into a model's token ids");
+  cmd->add_option("-m,--model", tokenize->model, "GGUF file whose tokenizer to use")->required();
+  cmd->add_option("-p,--prompt", tokenize->prompt, "Text to tokenize (default: all of stdin, as is)")
+      ->each([tokenize](const std::string&) { tokenize->prompt_given = true; });
+  cmd->add_flag("--no-bos", tokenize->no_bos, "Add no BOS/EOS (CLS/SEP) even where the vocabulary asks for them");
+  cmd->add_flag("--special", tokenize->special, "Turn special-token text such as <|im_start|> into those tokens");
+  auto* ids = cmd->add_flag("--ids", tokenize->ids, "Print only the ids, space-separated on one line");
+  auto* pieces = cmd->add_flag("--pieces", tokenize->pieces, "Print one 'id -> piece' line per token (the default)");
+  ids->excludes(pieces);
+  cmd->callback([tokenize, &exit_code] { guarded("tokenize", exit_code, [&] { run_tokenize(*tokenize); }); });
+
+  auto detokenize = std::make_shared<DetokenizeOptions>();
+  CLI::App* back = app.add_subcommand("detokenize", "Turn token ids (from -p or stdin) back into text");
+  back->add_option("-m,--model", detokenize->model, "GGUF file whose tokenizer to use")->required();
+  back->add_option("-p,--prompt", detokenize->ids, "Ids separated by spaces or commas (default: stdin)")
+      ->each([detokenize](const std::string&) { detokenize->ids_given = true; });
+  back->add_flag("--special", detokenize->special, "Show special tokens (e.g. <s>) as their text");
+  back->callback([detokenize, &exit_code] { guarded("detokenize", exit_code, [&] { run_detokenize(*detokenize); }); });
+}
+
+}  // namespace hearth::cli
