@@ -1,4 +1,5 @@
 // IQ4_NL and IQ4_XS: 4-bit indices into the fixed non-linear grid kIQ4Values, with a scale per 32 values.
+#include <algorithm>
 #include <array>
 #include <cmath>
 
@@ -64,14 +65,21 @@ float fit_group_scale(const float* x) {
   return d / p;
 }
 
-// Rounds a group against its decoded scale into nibbles ordered as Q4_0.
-void pack_group(const float* x, float step, uint8_t* qs) {
+// Rounds a group against its decoded scale into grid indices; returns the squared error.
+float round_group(const float* x, float step, int* index) {
   const float inverse = step != 0 ? 1.0f / step : 0.0f;
-  for (int j = 0; j < kGroup / 2; ++j) {
-    const int low = nearest_grid_index(inverse * x[j]);
-    const int high = nearest_grid_index(inverse * x[j + kGroup / 2]);
-    qs[j] = static_cast<uint8_t>(low | (high << 4));
+  float error = 0;
+  for (int j = 0; j < kGroup; ++j) {
+    index[j] = nearest_grid_index(inverse * x[j]);
+    const float diff = step * static_cast<float>(kIQ4Values[index[j]]) - x[j];
+    error += diff * diff;
   }
+  return error;
+}
+
+// Nibbles ordered as Q4_0.
+void pack_group(const int* index, uint8_t* qs) {
+  for (int j = 0; j < kGroup / 2; ++j) qs[j] = static_cast<uint8_t>(index[j] | (index[j + kGroup / 2] << 4));
 }
 
 }  // namespace
@@ -99,8 +107,21 @@ void dequantize(const BlockIQ4_XS& b, float* y) {
 }
 
 void quantize(const float* x, BlockIQ4_NL& b) {
-  b.d = scale_to_fp16(fit_group_scale(x));
-  pack_group(x, fp16_to_fp32(b.d), b.qs);
+  // The fitted scale rounded to fp16, or one of its fp16 neighbours when that decodes closer.
+  const uint16_t fitted = scale_to_fp16(fit_group_scale(x));
+  int index[kGroup], trial[kGroup];
+  float best = -1;
+  for (int delta = -2; delta <= 2; ++delta) {
+    const uint16_t candidate = static_cast<uint16_t>(fitted + delta);
+    if ((candidate & 0x7c00) == 0x7c00 || ((candidate ^ fitted) & 0x8000) != 0) continue;  // Inf/NaN or sign flip
+    const float error = round_group(x, fp16_to_fp32(candidate), trial);
+    if (best < 0 || error < best) {
+      best = error;
+      b.d = candidate;
+      std::copy(trial, trial + kGroup, index);
+    }
+  }
+  pack_group(index, b.qs);
 }
 
 void quantize(const float* x, BlockIQ4_XS& b) {
@@ -119,12 +140,25 @@ void quantize(const float* x, BlockIQ4_XS& b) {
   const float d = fp16_to_fp32(b.d);
   const float id = d != 0 ? 1.0f / d : 0.0f;
   uint16_t scales_h = 0;
+  int index[kGroup], trial[kGroup];
   for (int g = 0; g < kGroups; ++g) {
-    const int level = clamp_int(nearest_int(id * scales[g]), -32, 31);
-    const int stored = level + 32;
+    // The nearest scale level, or a neighbour of it when that decodes closer.
+    const int level0 = clamp_int(nearest_int(id * scales[g]), -32, 31);
+    int best_level = level0;
+    float best = -1;
+    for (int level = level0 - 1; level <= level0 + 1; ++level) {
+      if (level < -32 || level > 31) continue;
+      const float error = round_group(x + kGroup * g, d * static_cast<float>(level), trial);
+      if (best < 0 || error < best) {
+        best = error;
+        best_level = level;
+        std::copy(trial, trial + kGroup, index);
+      }
+    }
+    const int stored = best_level + 32;
     b.scales_l[g / 2] = static_cast<uint8_t>(b.scales_l[g / 2] | ((stored & 0xf) << (4 * (g % 2))));
     scales_h = static_cast<uint16_t>(scales_h | ((stored >> 4) << (2 * g)));
-    pack_group(x + kGroup * g, d * static_cast<float>(level), b.qs + 16 * g);
+    pack_group(index, b.qs + 16 * g);
   }
   b.scales_h = scales_h;
 }

@@ -326,6 +326,21 @@ float round_group(const float* x, int n, int nmax, float step, float offset, int
   return lane_total(error);
 }
 
+// Squared error of one group decoded as step * q with q in [qmin, qmax], rounding each value optimally into q.
+float round_symmetric_group(const float* x, int n, int qmin, int qmax, float step, int* q) {
+  const float inverse = step != 0 ? 1.0f / step : 0.0f;
+  float error[kLanes] = {};
+  for (int i = 0; i < n; i += kLanes) {
+    for (int k = 0; k < kLanes; ++k) {
+      const float level = round_clamp(x[i + k] * inverse, static_cast<float>(qmin), static_cast<float>(qmax));
+      q[i + k] = static_cast<int>(level);
+      const float diff = step * level - x[i + k];
+      error[k] += diff * diff;
+    }
+  }
+  return lane_total(error);
+}
+
 // Q2_K, Q4_K and Q5_K: fit each group's scale and offset, quantize those with a weighted search for the two
 // super-scales, then let each group try the neighbouring scale and min codes and keep what decodes closest.
 ScaleMinBlock quantize_scale_min(const float* x, const ScaleMinLayout& layout) {
@@ -381,8 +396,8 @@ ScaleMinBlock quantize_scale_min(const float* x, const ScaleMinLayout& layout) {
 }
 
 constexpr ScaleMinLayout kQ2Layout{16, 3, 15, -0.5f, 0.1f, 15, ErrorNorm::kAbsolute, false};
-constexpr ScaleMinLayout kQ4Layout{32, 15, 63, -1.0f, 0.1f, 20, ErrorNorm::kSquared, true};
-constexpr ScaleMinLayout kQ5Layout{32, 31, 63, -0.5f, 0.1f, 15, ErrorNorm::kSquared, true};
+constexpr ScaleMinLayout kQ4Layout{32, 15, 63, -1.0f, 0.2f, 10, ErrorNorm::kSquared, true};
+constexpr ScaleMinLayout kQ5Layout{32, 31, 63, -0.5f, 0.2f, 7, ErrorNorm::kSquared, true};
 
 }  // namespace
 
@@ -508,16 +523,26 @@ void quantize(const float* x, BlockQ3_K& b) {
     b.d = 0;
     for (int& v : q) v = 4;
   } else {
-    // Signed 6-bit scales: the largest lands on -32, the one end the range reaches.
+    // Signed 6-bit scales: the largest lands on -32, the one end the range reaches. Each group then tries the
+    // neighbouring scale levels and keeps the one that decodes closest.
     const float iscale = -32.0f / max_scale;
-    for (int g = 0; g < kGroups; ++g) pack_q3_scale(b.scales, g, clamp_int(nearest_int(iscale * scales[g]), -32, 31) + 32);
     b.d = scale_to_fp16(1.0f / iscale);
     const float d = fp16_to_fp32(b.d);
+    int trial[16];
     for (int g = 0; g < kGroups; ++g) {
-      const float step = d * static_cast<float>(unpack_q3_scale(b.scales, g));
-      for (int l = 0; l < 16; ++l) {
-        q[16 * g + l] = step == 0 ? 4 : clamp_int(nearest_int(x[16 * g + l] / step), -4, 3) + 4;
+      const int level0 = clamp_int(nearest_int(iscale * scales[g]), -32, 31);
+      float best = -1;
+      int best_level = level0;
+      for (int level = level0 - 1; level <= level0 + 1; ++level) {
+        if (level < -32 || level > 31) continue;
+        const float error = round_symmetric_group(x + 16 * g, 16, -4, 3, d * static_cast<float>(level), trial);
+        if (best < 0 || error < best) {
+          best = error;
+          best_level = level;
+          for (int l = 0; l < 16; ++l) q[16 * g + l] = trial[l] + 4;
+        }
       }
+      pack_q3_scale(b.scales, g, best_level + 32);
     }
   }
   for (int i = 0; i < kQK_K; ++i) {
