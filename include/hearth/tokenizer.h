@@ -69,8 +69,10 @@ class Tokenizer {
   // give their text when `show_special`, else nothing. Throws TokenIdError for ids outside the vocabulary.
   std::string token_to_piece(int32_t id, bool show_special) const;
 
-  // Concatenated pieces, minus the space the tokenizer put in front of the text (SentencePiece) and a leading
-  // BOS. Exact inverse of tokenize() for SentencePiece and byte-level BPE; WordPiece text comes back normalized.
+  // Concatenated pieces, minus the space the tokenizer put in front of the text (SentencePiece: one space off
+  // the first token after the start or a leading BOS). Exact inverse of tokenize() for valid UTF-8 text without
+  // special tokens, for SentencePiece and byte-level BPE (except bytes a vocabulary has no token for, which
+  // the reference drops too); WordPiece text comes back normalized. No clean-up of spaces before punctuation.
   std::string detokenize(std::span<const int32_t> ids, bool show_special) const;
 
   Kind kind() const;
@@ -103,6 +105,7 @@ class Tokenizer {
   bool is_control(int32_t id) const;
 
  private:
+  friend class StreamingDetokenizer;
   struct Impl;
   explicit Tokenizer(std::shared_ptr<const Impl> impl);
   std::shared_ptr<const Impl> impl_;  // immutable once built, so copies and threads share it freely

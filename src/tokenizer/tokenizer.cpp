@@ -102,6 +102,23 @@ struct Tokenizer::Impl {
     }
   }
 
+  std::string_view piece(int32_t id, bool show_special) const {
+    check(id);
+    if (!show_special && vocab.is_control_like(id)) return {};
+    return pieces[id];
+  }
+
+  // The piece of `id` in a sequence: the first token after the start (or a leading BOS) loses the space that
+  // tokenization put in front of the text.
+  std::string_view next_piece(int32_t id, bool show_special, bool& at_start) const {
+    std::string_view text = piece(id, show_special);
+    if (at_start && id != vocab.bos) {
+      at_start = false;
+      if (vocab.add_space_prefix && !text.empty() && text.front() == ' ') text.remove_prefix(1);
+    }
+    return text;
+  }
+
   std::string piece_of(int32_t id) const {
     const std::string& text = vocab.texts[id];
     switch (vocab.types[id]) {
@@ -183,16 +200,13 @@ std::vector<int32_t> Tokenizer::tokenize(std::string_view text, bool add_special
 }
 
 std::string Tokenizer::token_to_piece(int32_t id, bool show_special) const {
-  impl_->check(id);
-  if (!show_special && impl_->vocab.is_control_like(id)) return {};
-  return impl_->pieces[id];
+  return std::string(impl_->piece(id, show_special));
 }
 
 std::string Tokenizer::detokenize(std::span<const int32_t> ids, bool show_special) const {
   std::string text;
-  StreamingDetokenizer stream(*this, show_special, true);
-  for (const int32_t id : ids) text += stream.push(id);
-  text += stream.finish();
+  bool at_start = true;
+  for (const int32_t id : ids) text.append(impl_->next_piece(id, show_special, at_start));
   return text;
 }
 
@@ -241,13 +255,8 @@ StreamingDetokenizer::StreamingDetokenizer(Tokenizer tokenizer, bool show_specia
     : tokenizer_(std::move(tokenizer)), show_special_(show_special), at_start_(sequence_start) {}
 
 std::string StreamingDetokenizer::push(int32_t id) {
-  std::string piece = tokenizer_.token_to_piece(id, show_special_);
-  if (at_start_ && id != tokenizer_.bos()) {
-    // The first token after the start (or a leading BOS) carries the space tokenization put in front.
-    if (tokenizer_.add_space_prefix() && !piece.empty() && piece.front() == ' ') piece.erase(0, 1);
-    at_start_ = false;
-  }
-  if (pending_.empty() && unicode::complete_prefix_length(piece) == piece.size()) return piece;
+  const std::string_view piece = tokenizer_.impl_->next_piece(id, show_special_, at_start_);
+  if (pending_.empty() && unicode::complete_prefix_length(piece) == piece.size()) return std::string(piece);
   pending_ += piece;
   const size_t complete = unicode::complete_prefix_length(pending_);
   std::string out = pending_.substr(0, complete);
