@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -66,6 +67,10 @@ class Template {
   std::string render(const json& context) const;
 
  private:
+  friend std::string apply_chat_template(const Template& chat_template, const struct ChatRequest& request);
+  // Renders with the named variables, read in place (no copies of the caller's JSON).
+  std::string render_variables(const std::vector<std::pair<std::string_view, const json*>>& variables) const;
+
   std::unique_ptr<const detail::ParsedTemplate> parsed_;
 };
 

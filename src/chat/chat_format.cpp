@@ -2,6 +2,7 @@
 // templates for models that ship none.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <stdexcept>
 
@@ -240,19 +241,24 @@ std::string apply_chat_template(const Template& chat_template, const ChatRequest
   }
   if (!request.extra_context.is_object()) throw std::invalid_argument("extra template context must be a JSON object");
 
-  json context = json::object();
-  context["messages"] = request.messages;
-  if (!request.tools.is_null()) context["tools"] = request.tools;
-  context["add_generation_prompt"] = request.add_generation_prompt;
-  context["bos_token"] = request.bos_token;
-  context["eos_token"] = request.eos_token;
+  // The request's JSON is read in place: conversations can be large, and nlohmann copies recursively.
+  const json add_generation_prompt = request.add_generation_prompt;
+  const json bos_token = request.bos_token;
+  const json eos_token = request.eos_token;
+  std::vector<std::pair<std::string_view, const json*>> variables = {
+      {"messages", &request.messages},
+      {"add_generation_prompt", &add_generation_prompt},
+      {"bos_token", &bos_token},
+      {"eos_token", &eos_token},
+  };
+  if (!request.tools.is_null()) variables.emplace_back("tools", &request.tools);
   for (const auto& [key, value] : request.extra_context.items()) {
-    if (context.contains(key)) {
-      throw std::invalid_argument(fmt::format("extra template context may not redefine '{}'", key));
-    }
-    context[key] = value;
+    const bool taken = std::any_of(variables.begin(), variables.end(), [&](const auto& v) { return v.first == key; }) ||
+                       key == "tools";
+    if (taken) throw std::invalid_argument(fmt::format("extra template context may not redefine '{}'", key));
+    variables.emplace_back(key, &value);
   }
-  return chat_template.render(context);
+  return chat_template.render_variables(variables);
 }
 
 }  // namespace hearth::chat

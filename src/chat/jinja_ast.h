@@ -27,6 +27,7 @@ struct Expr {
   virtual ~Expr() = default;
   ExprKind kind;
   int line;
+  uint32_t depth = 1;  // height of the subtree; the parser bounds it so evaluation cannot exhaust the stack
 };
 using ExprPtr = std::unique_ptr<Expr>;
 

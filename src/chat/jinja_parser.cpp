@@ -32,6 +32,81 @@ struct UnknownCallable {
   bool soft = false;
 };
 
+uint32_t depth_of(const ExprPtr& e) { return e ? e->depth : 0; }
+
+uint32_t depth_of(const CallArguments& args) {
+  uint32_t d = std::max(depth_of(args.star_args), depth_of(args.star_kwargs));
+  for (const auto& e : args.positional) d = std::max(d, depth_of(e));
+  for (const auto& [name, e] : args.keyword) d = std::max(d, depth_of(e));
+  return d;
+}
+
+// The height of the deepest direct child of `e`.
+uint32_t children_depth(const Expr& e) {
+  switch (e.kind) {
+    case ExprKind::Literal:
+    case ExprKind::Name:
+      return 0;
+    case ExprKind::List:
+    case ExprKind::Tuple: {
+      uint32_t d = 0;
+      for (const auto& item : static_cast<const SequenceExpr&>(e).items) d = std::max(d, depth_of(item));
+      return d;
+    }
+    case ExprKind::Dict: {
+      uint32_t d = 0;
+      for (const auto& [key, value] : static_cast<const DictExpr&>(e).items) d = std::max({d, depth_of(key), depth_of(value)});
+      return d;
+    }
+    case ExprKind::GetAttr:
+      return depth_of(static_cast<const GetAttrExpr&>(e).object);
+    case ExprKind::GetItem: {
+      const auto& g = static_cast<const GetItemExpr&>(e);
+      return std::max(depth_of(g.object), depth_of(g.index));
+    }
+    case ExprKind::Slice: {
+      const auto& s = static_cast<const SliceExpr&>(e);
+      return std::max({depth_of(s.start), depth_of(s.stop), depth_of(s.step)});
+    }
+    case ExprKind::Call: {
+      const auto& c = static_cast<const CallExpr&>(e);
+      return std::max(depth_of(c.callee), depth_of(c.args));
+    }
+    case ExprKind::Filter: {
+      const auto& f = static_cast<const FilterExpr&>(e);
+      return std::max(depth_of(f.operand), depth_of(f.args));
+    }
+    case ExprKind::Test: {
+      const auto& t = static_cast<const TestExpr&>(e);
+      return std::max(depth_of(t.operand), depth_of(t.args));
+    }
+    case ExprKind::Not:
+    case ExprKind::Neg:
+    case ExprKind::Pos:
+      return depth_of(static_cast<const UnaryExpr&>(e).operand);
+    case ExprKind::Binary: {
+      const auto& b = static_cast<const BinaryExpr&>(e);
+      return std::max(depth_of(b.left), depth_of(b.right));
+    }
+    case ExprKind::Concat: {
+      uint32_t d = 0;
+      for (const auto& item : static_cast<const ConcatExpr&>(e).items) d = std::max(d, depth_of(item));
+      return d;
+    }
+    case ExprKind::Compare: {
+      const auto& c = static_cast<const CompareExpr&>(e);
+      uint32_t d = depth_of(c.first);
+      for (const auto& [op, operand] : c.rest) d = std::max(d, depth_of(operand));
+      return d;
+    }
+    case ExprKind::Condition: {
+      const auto& c = static_cast<const ConditionExpr&>(e);
+      return std::max({depth_of(c.test), depth_of(c.then), depth_of(c.otherwise)});
+    }
+  }
+  return 0;
+}
+
 class Parser {
  public:
   Parser(std::vector<Token> tokens, uint32_t max_depth) : tokens_(std::move(tokens)), max_depth_(max_depth) {}
@@ -97,6 +172,15 @@ class Parser {
    private:
     Parser& parser_;
   };
+
+  // Records a finished expression node's height, failing for trees deeper than the evaluator may recurse
+  // (long operator chains like a + b + c + ... nest as deeply as parentheses do).
+  template <typename Node>
+  std::unique_ptr<Node> checked(std::unique_ptr<Node> node) {
+    node->depth = children_depth(*node) + 1;
+    if (node->depth > max_depth_ * 4) fail("template nesting is too deep", node->line);
+    return node;
+  }
 
   // ---- unknown filters and tests ------------------------------------------------------------------------
   // Unknown filters and tests created from `start` on sit in a soft frame (if-block, conditional expression).
@@ -460,7 +544,7 @@ class Parser {
     }
     auto tuple = std::make_unique<SequenceExpr>(ExprKind::Tuple, line);
     tuple->items = std::move(args);
-    return tuple;
+    return checked(std::move(tuple));
   }
 
   ExprPtr parse_expression(bool with_condexpr) { return with_condexpr ? parse_condexpr() : parse_or(); }
@@ -472,7 +556,7 @@ class Parser {
     while (skip_if_name("if")) {
       ExprPtr test = parse_or();
       ExprPtr otherwise = skip_if_name("else") ? parse_condexpr() : nullptr;
-      expr = std::make_unique<ConditionExpr>(line, std::move(test), std::move(expr), std::move(otherwise));
+      expr = checked(std::make_unique<ConditionExpr>(line, std::move(test), std::move(expr), std::move(otherwise)));
       soften_from(start);
       line = current().line;
     }
@@ -483,7 +567,7 @@ class Parser {
     int line = current().line;
     ExprPtr left = parse_and();
     while (skip_if_name("or")) {
-      left = std::make_unique<BinaryExpr>(line, BinaryOp::Or, std::move(left), parse_and());
+      left = checked(std::make_unique<BinaryExpr>(line, BinaryOp::Or, std::move(left), parse_and()));
       line = current().line;
     }
     return left;
@@ -493,7 +577,7 @@ class Parser {
     int line = current().line;
     ExprPtr left = parse_not();
     while (skip_if_name("and")) {
-      left = std::make_unique<BinaryExpr>(line, BinaryOp::And, std::move(left), parse_not());
+      left = checked(std::make_unique<BinaryExpr>(line, BinaryOp::And, std::move(left), parse_not()));
       line = current().line;
     }
     return left;
@@ -503,7 +587,7 @@ class Parser {
     DepthGuard guard(*this);
     if (at_name("not")) {
       const int line = next().line;
-      return std::make_unique<UnaryExpr>(ExprKind::Not, line, parse_not());
+      return checked(std::make_unique<UnaryExpr>(ExprKind::Not, line, parse_not()));
     }
     return parse_compare();
   }
@@ -540,7 +624,7 @@ class Parser {
     if (rest.empty()) return first;
     auto compare = std::make_unique<CompareExpr>(line, std::move(first));
     compare->rest = std::move(rest);
-    return compare;
+    return checked(std::move(compare));
   }
 
   ExprPtr parse_math1() {
@@ -548,7 +632,7 @@ class Parser {
     ExprPtr left = parse_concat();
     while (current().type == TokenType::Add || current().type == TokenType::Sub) {
       const BinaryOp op = next().type == TokenType::Add ? BinaryOp::Add : BinaryOp::Sub;
-      left = std::make_unique<BinaryExpr>(line, op, std::move(left), parse_concat());
+      left = checked(std::make_unique<BinaryExpr>(line, op, std::move(left), parse_concat()));
       line = current().line;
     }
     return left;
@@ -561,7 +645,7 @@ class Parser {
     auto concat = std::make_unique<ConcatExpr>(line);
     concat->items.push_back(std::move(first));
     while (skip_if(TokenType::Tilde)) concat->items.push_back(parse_math2());
-    return concat;
+    return checked(std::move(concat));
   }
 
   ExprPtr parse_math2() {
@@ -577,7 +661,7 @@ class Parser {
         default: return left;
       }
       next();
-      left = std::make_unique<BinaryExpr>(line, op, std::move(left), parse_pow());
+      left = checked(std::make_unique<BinaryExpr>(line, op, std::move(left), parse_pow()));
       line = current().line;
     }
   }
@@ -586,7 +670,7 @@ class Parser {
     int line = current().line;
     ExprPtr left = parse_unary(true);
     while (skip_if(TokenType::Pow)) {
-      left = std::make_unique<BinaryExpr>(line, BinaryOp::Pow, std::move(left), parse_unary(true));
+      left = checked(std::make_unique<BinaryExpr>(line, BinaryOp::Pow, std::move(left), parse_unary(true)));
       line = current().line;
     }
     return left;
@@ -597,9 +681,9 @@ class Parser {
     const int line = current().line;
     ExprPtr node;
     if (skip_if(TokenType::Sub)) {
-      node = std::make_unique<UnaryExpr>(ExprKind::Neg, line, parse_unary(false));
+      node = checked(std::make_unique<UnaryExpr>(ExprKind::Neg, line, parse_unary(false)));
     } else if (skip_if(TokenType::Add)) {
-      node = std::make_unique<UnaryExpr>(ExprKind::Pos, line, parse_unary(false));
+      node = checked(std::make_unique<UnaryExpr>(ExprKind::Pos, line, parse_unary(false)));
     } else {
       node = parse_primary();
     }
@@ -661,7 +745,7 @@ class Parser {
       node->items.push_back(parse_expression(true));
     }
     expect(TokenType::RBracket);
-    return node;
+    return checked(std::move(node));
   }
 
   ExprPtr parse_dict() {
@@ -674,7 +758,7 @@ class Parser {
       node->items.emplace_back(std::move(key), parse_expression(true));
     }
     expect(TokenType::RBrace);
-    return node;
+    return checked(std::move(node));
   }
 
   ExprPtr parse_postfix(ExprPtr node) {
@@ -709,10 +793,10 @@ class Parser {
     const int line = token.line;
     if (token.type == TokenType::Dot) {
       const Token& attribute = next();
-      if (attribute.type == TokenType::Name) return std::make_unique<GetAttrExpr>(line, std::move(node), attribute.text);
+      if (attribute.type == TokenType::Name) return checked(std::make_unique<GetAttrExpr>(line, std::move(node), attribute.text));
       if (attribute.type != TokenType::Integer) fail("expected name or number", attribute.line);
-      return std::make_unique<GetItemExpr>(line, std::move(node),
-                                           std::make_unique<LiteralExpr>(attribute.line, Value::integer(attribute.integer)));
+      return checked(std::make_unique<GetItemExpr>(
+          line, std::move(node), std::make_unique<LiteralExpr>(attribute.line, Value::integer(attribute.integer))));
     }
     std::vector<ExprPtr> args;
     while (current().type != TokenType::RBracket) {
@@ -720,10 +804,10 @@ class Parser {
       args.push_back(parse_subscribed());
     }
     expect(TokenType::RBracket);
-    if (args.size() == 1) return std::make_unique<GetItemExpr>(line, std::move(node), std::move(args.front()));
+    if (args.size() == 1) return checked(std::make_unique<GetItemExpr>(line, std::move(node), std::move(args.front())));
     auto tuple = std::make_unique<SequenceExpr>(ExprKind::Tuple, line);
     tuple->items = std::move(args);
-    return std::make_unique<GetItemExpr>(line, std::move(node), std::move(tuple));
+    return checked(std::make_unique<GetItemExpr>(line, std::move(node), checked(std::move(tuple))));
   }
 
   ExprPtr parse_subscribed() {
@@ -741,7 +825,7 @@ class Parser {
     };
     if (current().type != TokenType::Colon && !ends_part()) slice->stop = parse_expression(true);
     if (skip_if(TokenType::Colon) && !ends_part()) slice->step = parse_expression(true);
-    return slice;
+    return checked(std::move(slice));
   }
 
   CallArguments parse_call_args() {
@@ -781,7 +865,7 @@ class Parser {
   ExprPtr parse_call(ExprPtr callee) {
     auto call = std::make_unique<CallExpr>(current().line, std::move(callee));
     call->args = parse_call_args();
-    return call;
+    return checked(std::move(call));
   }
 
   std::string parse_dotted_name() {
@@ -801,7 +885,7 @@ class Parser {
       if (filter->function == nullptr) {
         unknown_.push_back(UnknownCallable{fmt::format("No filter named {}.", text::repr(filter->name)), line});
       }
-      node = std::move(filter);
+      node = checked(std::move(filter));
     }
     return node;
   }
@@ -823,8 +907,8 @@ class Parser {
     if (test->function == nullptr) {
       unknown_.push_back(UnknownCallable{fmt::format("No test named {}.", text::repr(test->name)), line});
     }
-    if (negated) return std::make_unique<UnaryExpr>(ExprKind::Not, line, std::move(test));
-    return test;
+    if (negated) return checked(std::make_unique<UnaryExpr>(ExprKind::Not, line, checked(std::move(test))));
+    return checked(std::move(test));
   }
 
   std::vector<Token> tokens_;

@@ -30,9 +30,15 @@ Template& Template::operator=(Template&&) noexcept = default;
 
 std::string Template::render(const json& context) const {
   if (!context.is_object()) throw std::invalid_argument("a template's context must be a JSON object");
+  std::vector<std::pair<std::string_view, const json*>> variables;
+  for (const auto& [name, value] : context.items()) variables.emplace_back(name, &value);
+  return render_variables(variables);
+}
+
+std::string Template::render_variables(const std::vector<std::pair<std::string_view, const json*>>& variables) const {
   auto globals = std::make_shared<jinja::Frame>(nullptr);
   jinja::add_global_functions(*globals);
-  for (const auto& [name, value] : context.items()) globals->set(name, jinja::from_json(value));
+  for (const auto& [name, value] : variables) globals->set(name, jinja::from_json(*value));
   jinja::Interpreter interpreter(parsed_->options, std::move(globals));
   return interpreter.render(parsed_->body);
 }

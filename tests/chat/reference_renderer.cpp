@@ -52,22 +52,28 @@ json run_reference(const std::string& arguments) {
 }
 
 json reference_render(const std::string& source, const json& context) {
+  return reference_render_all({{source, context}}).at(0);
+}
+
+json reference_render_all(const std::vector<std::pair<std::string, json>>& renders) {
+  json document = {{"context", json::object()}, {"cases", json::array()}};
+  for (size_t i = 0; i < renders.size(); ++i) {
+    document["cases"].push_back({{"name", std::to_string(i)}, {"template", renders[i].first}, {"context", renders[i].second}});
+  }
   char dir_template[] = "/tmp/hearth-jinja-XXXXXX";
   const char* dir = mkdtemp(dir_template);
   if (dir == nullptr) throw std::runtime_error("cannot create a temporary directory");
-  const std::string template_path = std::string(dir) + "/template.jinja";
-  const std::string context_path = std::string(dir) + "/context.json";
-  std::ofstream(template_path, std::ios::binary) << source;
-  std::ofstream(context_path, std::ios::binary) << context.dump();
+  const std::string cases_path = std::string(dir) + "/cases.json";
+  std::ofstream(cases_path, std::ios::binary) << document.dump();
   json result;
   try {
-    result = run_reference("--template " + quote(template_path) + " --context " + quote(context_path));
+    result = run_reference("--cases " + quote(cases_path));
   } catch (...) {
     std::filesystem::remove_all(dir);
     throw;
   }
   std::filesystem::remove_all(dir);
-  return result;
+  return result.at("results");
 }
 
 std::tm reference_now() {

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "hearth/chat.h"
 
@@ -16,6 +18,9 @@ std::string shared_dir();
 
 // Renders `source` with `context` through jinja2: {"output": ...} or {"error": ...}.
 json reference_render(const std::string& source, const json& context);
+
+// Renders many (template, context) pairs in one Python run; one {"output"} / {"error"} object per pair.
+json reference_render_all(const std::vector<std::pair<std::string, json>>& renders);
 
 // The fixed clock the reference renderer uses for strftime_now: 2026-01-15 00:00:00.
 std::tm reference_now();

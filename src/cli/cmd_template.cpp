@@ -1,0 +1,146 @@
+// `hearth template`: render a chat template for a conversation and print the prompt exactly as the model would
+// see it. The template comes from a file, from a GGUF model's tokenizer.chat_template (or the built-in fallback
+// for its architecture when it has none), or from the built-in set by name.
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "hearth/chat.h"
+#include "hearth/gguf.h"
+
+namespace hearth::cli {
+namespace {
+
+struct Options {
+  std::string template_file;
+  std::string model_file;
+  std::string builtin;
+  std::string messages_file;
+  std::string tools_file;
+  std::string context_file;
+  bool add_generation_prompt = false;
+  std::optional<std::string> bos;
+  std::optional<std::string> eos;
+};
+
+chat::json read_json(const std::string& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("cannot read {} file '{}'", what, path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  try {
+    return chat::json::parse(buffer.str());
+  } catch (const chat::json::parse_error& e) {
+    throw std::runtime_error(fmt::format("{} file '{}' is not valid JSON: {}", what, path, e.what()));
+  }
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("cannot read template file '{}'", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// The text of token `id_key` (e.g. tokenizer.ggml.bos_token_id) in the model's vocabulary, or "" if unset.
+std::string special_token(const gguf::File& file, std::string_view id_key) {
+  const gguf::Value* id = file.find(id_key);
+  const gguf::Value* tokens = file.find("tokenizer.ggml.tokens");
+  if (id == nullptr || tokens == nullptr || !id->is_integer()) return "";
+  const int64_t index = id->as_int();
+  if (index < 0 || static_cast<uint64_t>(index) >= tokens->size()) {
+    throw std::runtime_error(fmt::format("{} is {}, outside the vocabulary of {} tokens", id_key, index, tokens->size()));
+  }
+  return std::string(tokens->item(static_cast<size_t>(index)).string());
+}
+
+void run(const Options& options) {
+  chat::ChatRequest request;
+  std::string source;
+  if (!options.template_file.empty()) {
+    source = read_text(options.template_file);
+  } else if (!options.builtin.empty()) {
+    source = std::string(chat::builtin_template(options.builtin));
+  } else {
+    const gguf::File file = gguf::File::open(options.model_file);
+    if (const gguf::Value* embedded = file.find("tokenizer.chat_template")) {
+      source = std::string(embedded->as<std::string_view>());
+    } else {
+      const std::string architecture = file.get_or<std::string>("general.architecture", "");
+      const bool bpe = file.get_or<std::string>("tokenizer.ggml.model", "") == "gpt2";
+      const std::string_view fallback = chat::fallback_template_name(architecture, bpe);
+      std::fprintf(stderr, "hearth template: the model has no chat template; using the built-in '%.*s' template\n",
+                   static_cast<int>(fallback.size()), fallback.data());
+      source = std::string(chat::builtin_template(fallback));
+    }
+    request.bos_token = special_token(file, "tokenizer.ggml.bos_token_id");
+    request.eos_token = special_token(file, "tokenizer.ggml.eos_token_id");
+  }
+  if (options.bos) request.bos_token = *options.bos;
+  if (options.eos) request.eos_token = *options.eos;
+
+  // The messages file holds the message array, or an object with "messages" (and optionally "tools").
+  chat::json messages = read_json(options.messages_file, "messages");
+  if (messages.is_object()) {
+    if (!messages.contains("messages")) {
+      throw std::runtime_error("the messages file must hold a JSON array of messages or an object with \"messages\"");
+    }
+    request.messages = std::move(messages["messages"]);
+    if (messages.contains("tools")) request.tools = std::move(messages["tools"]);
+  } else {
+    request.messages = std::move(messages);
+  }
+  if (!options.tools_file.empty()) request.tools = read_json(options.tools_file, "tools");
+  if (!options.context_file.empty()) request.extra_context = read_json(options.context_file, "context");
+  request.add_generation_prompt = options.add_generation_prompt;
+
+  const chat::Template chat_template(source);
+  const std::string prompt = chat::apply_chat_template(chat_template, request);
+  std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+void register_template(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("template", "Render a chat template for a conversation and print the prompt");
+  auto* file = cmd->add_option("--file", options->template_file, "Jinja chat template file");
+  auto* model = cmd->add_option("-m,--model", options->model_file,
+                                "GGUF model: its tokenizer.chat_template, or the fallback for its architecture");
+  auto* builtin = cmd->add_option("--builtin", options->builtin,
+                                  "Built-in template: chatml, llama-3, llama-2, mistral, gemma, phi-3");
+  file->excludes(model, builtin);
+  model->excludes(builtin);
+  cmd->add_option("--messages", options->messages_file,
+                  "JSON file: an array of messages, or an object with \"messages\" (and \"tools\")")
+      ->required();
+  cmd->add_option("--tools", options->tools_file, "JSON file: the array of tool definitions");
+  cmd->add_option("--context", options->context_file, "JSON file: an object of extra template variables");
+  cmd->add_flag("--add-generation-prompt", options->add_generation_prompt,
+                "End with the prompt that starts the assistant's reply");
+  cmd->add_option("--bos", options->bos, "BOS token text (default: the model's, or empty)");
+  cmd->add_option("--eos", options->eos, "EOS token text (default: the model's, or empty)");
+  cmd->callback([options, &exit_code] {
+    try {
+      if (options->template_file.empty() && options->model_file.empty() && options->builtin.empty()) {
+        throw std::runtime_error("give the template with --file, -m/--model or --builtin");
+      }
+      run(*options);
+      exit_code = 0;
+    } catch (const std::exception& e) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "hearth template: %s\n", e.what());
+      exit_code = 1;
+    }
+  });
+}
+
+}  // namespace hearth::cli
