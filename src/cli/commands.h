@@ -7,6 +7,7 @@ namespace hearth::cli {
 
 // Adds the subcommand to `app`; its callback runs the command and sets `exit_code`.
 void register_info(CLI::App& app, int& exit_code);
+void register_template(CLI::App& app, int& exit_code);  // render a chat template
 void register_tokenize(CLI::App& app, int& exit_code);  // tokenize and detokenize
 void register_quantize(CLI::App& app, int& exit_code);
 void register_synth(CLI::App& app, int& exit_code);

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
 
   hearth::cli::register_info(app, exit_code);
+  hearth::cli::register_template(app, exit_code);
   hearth::cli::register_tokenize(app, exit_code);
   hearth::cli::register_quantize(app, exit_code);
   hearth::cli::register_synth(app, exit_code);
