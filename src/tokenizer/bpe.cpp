@@ -53,6 +53,7 @@ BytePairModel::BytePairModel(const Vocab& vocab, const gguf::File& file) : n_tok
   }
   const std::vector<std::string_view> items = merges->strings();
   merges_.reserve(items.size());
+  std::string joined_spelling;
   for (size_t rank = 0; rank < items.size(); ++rank) {
     const std::string_view merge = items[rank];
     const size_t space = merge.size() < 2 ? std::string_view::npos : merge.find(' ', 1);
@@ -60,13 +61,22 @@ BytePairModel::BytePairModel(const Vocab& vocab, const gguf::File& file) : n_tok
       throw LoadError(fmt::format("tokenizer.ggml.merges[{}] = '{}' is not two symbols separated by a space", rank,
                                   merge));
     }
-    auto left = decode_alphabet(merge.substr(0, space));
-    auto right = decode_alphabet(merge.substr(space + 1));
-    if (!left || !right) continue;  // spells a byte outside the alphabet: no word can ever contain it
-    std::string joined = *left + *right;
-    const int32_t left_id = symbol_for(std::move(*left));
-    const int32_t right_id = symbol_for(std::move(*right));
-    const int32_t result = symbol_for(std::move(joined));
+    // Usually both sides and the result are tokens, found by their spelling; anything else becomes a symbol of
+    // its own, by its raw bytes.
+    const std::string_view left_spelling = merge.substr(0, space);
+    const std::string_view right_spelling = merge.substr(space + 1);
+    joined_spelling.assign(left_spelling).append(right_spelling);
+    int32_t left_id = vocab.find(left_spelling);
+    int32_t right_id = vocab.find(right_spelling);
+    int32_t result = vocab.find(joined_spelling);
+    if (left_id == kNoToken || right_id == kNoToken || result == kNoToken) {
+      auto left = decode_alphabet(left_spelling);
+      auto right = decode_alphabet(right_spelling);
+      if (!left || !right) continue;  // spells a byte outside the alphabet: no word can ever contain it
+      if (result == kNoToken) result = symbol_for(*left + *right);
+      if (left_id == kNoToken) left_id = symbol_for(std::move(*left));
+      if (right_id == kNoToken) right_id = symbol_for(std::move(*right));
+    }
     merges_.insert(pair_key(left_id, right_id), Merge{static_cast<int32_t>(rank), result});
   }
 
