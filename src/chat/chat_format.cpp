@@ -252,11 +252,12 @@ std::string apply_chat_template(const Template& chat_template, const ChatRequest
       {"eos_token", &eos_token},
   };
   if (!request.tools.is_null()) variables.emplace_back("tools", &request.tools);
-  for (const auto& [key, value] : request.extra_context.items()) {
+  for (auto item = request.extra_context.begin(); item != request.extra_context.end(); ++item) {
+    const std::string& key = item.key();
     const bool taken = std::any_of(variables.begin(), variables.end(), [&](const auto& v) { return v.first == key; }) ||
                        key == "tools";
     if (taken) throw std::invalid_argument(fmt::format("extra template context may not redefine '{}'", key));
-    variables.emplace_back(key, &value);
+    variables.emplace_back(key, &item.value());
   }
   return chat_template.render_variables(variables);
 }

@@ -24,6 +24,15 @@ Value soft_str(const Value& v) { return v.is_string() ? v : Value::string(v.str(
 
 Value generator(std::vector<Value> items) { return Value::list(std::move(items), SequenceKind::Generator); }
 
+// The filter or test name map()/select() were given; jinja2 reports names that are not strings (often an
+// unquoted name that is undefined) when it looks them up.
+std::string callable_name(const Value& name, std::string_view kind) {
+  if (name.is_string()) return name.as_string();
+  std::string message = fmt::format("No {} named {}.", kind, name.repr());
+  if (name.is_undefined()) message += fmt::format(" ({}; did you forget to quote the callable name?)", name.undefined_message());
+  fail(message);
+}
+
 Value tuple(std::vector<Value> items) { return Value::list(std::move(items), SequenceKind::Tuple); }
 
 Value lower_if_string(const Value& v) {
@@ -384,7 +393,14 @@ Value f_filesizeformat(Interpreter&, Value v, Arguments args) {
 
 Value f_first(Interpreter& in, Value v, Arguments args) {
   ArgumentBinder("first", std::move(args), {});
-  if (v.is_list() && !v.as_list().items.empty()) return v.as_list().items.front();
+  if (v.is_list()) {
+    ListData& list = v.as_list();
+    const bool generator_kind = list.kind == SequenceKind::Generator;
+    const size_t next = generator_kind ? list.consumed : 0;
+    if (next >= list.items.size()) return Value::undefined("No first item, sequence was empty.");
+    if (generator_kind) ++list.consumed;  // next(iter(generator)) takes one item
+    return list.items[next];
+  }
   std::vector<Value> items = in.iterate(v);
   if (items.empty()) return Value::undefined("No first item, sequence was empty.");
   return items.front();
@@ -575,8 +591,10 @@ Value f_map(Interpreter& in, Value v, Arguments args) {
   Arguments rest;
   rest.positional.assign(args.positional.begin() + 1, args.positional.end());
   rest.keyword = args.keyword;
-  const std::string filter_name = name.str();
-  for (Value& item : items_of(in, v)) out.push_back(in.apply_filter(filter_name, std::move(item), rest));
+  std::vector<Value> items = items_of(in, v);
+  if (items.empty()) return generator({});
+  const std::string filter_name = callable_name(name, "filter");
+  for (Value& item : items) out.push_back(in.apply_filter(filter_name, std::move(item), rest));
   return generator(std::move(out));
 }
 
@@ -617,17 +635,17 @@ Value select_or_reject(Interpreter& in, Value v, Arguments args, bool select, bo
     getter.emplace(args.positional.front(), false);
     offset = 1;
   }
-  std::optional<std::string> test_name;
+  std::optional<Value> test_name;
   Arguments test_args;
   if (args.positional.size() > offset) {
-    test_name = args.positional[offset].str();
+    test_name = args.positional[offset];
     test_args.positional.assign(args.positional.begin() + static_cast<std::ptrdiff_t>(offset) + 1, args.positional.end());
     test_args.keyword = args.keyword;
   }
   std::vector<Value> out;
   for (Value& item : items_of(in, v)) {
     const Value subject = getter ? (*getter)(in, item) : item;
-    const bool passed = test_name ? in.apply_test(*test_name, subject, test_args) : subject.truthy();
+    const bool passed = test_name ? in.apply_test(callable_name(*test_name, "test"), subject, test_args) : subject.truthy();
     if (passed == select) out.push_back(std::move(item));
   }
   return generator(std::move(out));

@@ -599,8 +599,13 @@ std::vector<Value> Interpreter::iterate(const Value& v) {
   switch (v.type()) {
     case Value::Type::Undefined:
       return {};
-    case Value::Type::List:
-      return v.as_list().items;
+    case Value::Type::List: {
+      ListData& list = v.as_list();
+      if (list.kind != SequenceKind::Generator) return list.items;
+      std::vector<Value> rest(list.items.begin() + static_cast<std::ptrdiff_t>(list.consumed), list.items.end());
+      list.consumed = list.items.size();
+      return rest;
+    }
     case Value::Type::Dict: {
       std::vector<Value> keys;
       keys.reserve(v.as_dict().size());

@@ -239,11 +239,20 @@ bool contains(const Value& container, const Value& item) {
         fail(fmt::format("'in <string>' requires string as left operand, not {}", item.type_name()));
       }
       return container.as_string().find(item.as_string()) != std::string::npos;
-    case Value::Type::List:
-      for (const Value& element : container.as_list().items) {
+    case Value::Type::List: {
+      ListData& list = container.as_list();
+      if (list.kind == SequenceKind::Generator) {
+        // Searching a generator consumes it up to the match, as in Python.
+        while (list.consumed < list.items.size()) {
+          if (equals(list.items[list.consumed++], item)) return true;
+        }
+        return false;
+      }
+      for (const Value& element : list.items) {
         if (equals(element, item)) return true;
       }
       return false;
+    }
     case Value::Type::Dict:
       return container.as_dict().find(item) != nullptr;
     default:

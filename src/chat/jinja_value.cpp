@@ -58,6 +58,11 @@ ListData::~ListData() { release_values(items); }
 
 Dict::~Dict() { clear(); }
 
+Value::Value() {
+  static const auto kMessage = std::make_shared<const std::string>("value is undefined");
+  data_ = Undef{kMessage};
+}
+
 Value Value::undefined(std::string error_message) {
   return Value(Storage(std::in_place_index<0>, Undef{std::make_shared<const std::string>(std::move(error_message))}));
 }

@@ -40,6 +40,8 @@ struct ListData {
   SequenceKind kind = SequenceKind::List;
   // A (grouper, list) tuple from the groupby filter, which also answers .grouper and .list.
   bool is_group = false;
+  // How many items of a generator have been consumed: like Python's, a generator iterates only once.
+  size_t consumed = 0;
 };
 
 // Destroys values without recursion, so that a template-built list nested a million deep cannot overflow the
@@ -73,7 +75,7 @@ class Value {
   static Value dict();
   static Value object(std::shared_ptr<Object> o);
 
-  Value() : Value(undefined("value is undefined")) {}
+  Value();
 
   Type type() const { return static_cast<Type>(data_.index()); }
   bool is_undefined() const { return type() == Type::Undefined; }
