@@ -120,6 +120,12 @@ void BytePairModel::emit_bytes(std::string_view bytes, std::vector<int32_t>& out
 void BytePairModel::encode(const Vocab& vocab, std::string_view word, std::vector<int32_t>& out,
                            Scratch& scratch) const {
   if (word.empty()) return;
+  if (word.size() == 1) {  // one byte: nothing to merge (and its token is the whole word's)
+    const int32_t id = byte_symbols_[static_cast<unsigned char>(word[0])];
+    if (id >= 0 && static_cast<size_t>(id) < n_tokens_) out.push_back(id);
+    else emit_bytes(word, out);
+    return;
+  }
   if (vocab.ignore_merges) {
     if (const int32_t token = find_raw(word); token != kNoToken) {
       out.push_back(token);

@@ -88,7 +88,7 @@ struct Tokenizer::Impl {
         WordCache cache;
         BytePairModel::Scratch scratch;
         pre_tokenizer->split(clean, [&](std::string_view word) {
-          const bool cacheable = word.size() <= WordCache::kMaxWordLength;
+          const bool cacheable = word.size() > 1 && word.size() <= WordCache::kMaxWordLength;
           if (cacheable && cache.append(word, out)) return;
           const size_t first = out.size();
           byte_pair->encode(vocab, word, out, scratch);
