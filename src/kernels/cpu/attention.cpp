@@ -12,7 +12,8 @@ namespace {
 HEARTH_VECTOR_CLONES
 void score_keys(const float* q, const float* keys, int64_t key_stride, int64_t head_dim, int64_t n, float scale,
                 float* scores) {
-  for (int64_t j = 0; j < n; ++j) scores[j] = dot_f32(q, keys + j * key_stride, head_dim) * scale;
+  dot_many(keys, key_stride, n, q, head_dim, scores);
+  for (int64_t j = 0; j < n; ++j) scores[j] *= scale;
 }
 
 HEARTH_VECTOR_CLONES

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/dequant.h"
 #include "kernels/cpu/vec.h"
 #include "tensor/quant.h"
 
@@ -11,11 +12,7 @@ namespace {
 HEARTH_VECTOR_CLONES
 void dot_tile(const float* tile, int64_t tile_rows, int64_t cols, const float* x, int64_t n_tokens, float* y,
               int64_t y_stride) {
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    const float* xt = x + t * cols;
-    float* yt = y + t * y_stride;
-    for (int64_t r = 0; r < tile_rows; ++r) yt[r] = dot_f32(tile + r * cols, xt, cols);
-  }
+  for (int64_t t = 0; t < n_tokens; ++t) dot_many(tile, cols, tile_rows, x + t * cols, cols, y + t * y_stride);
 }
 
 }  // namespace
@@ -25,14 +22,14 @@ void matmul_rows(const QuantMatrix& w, const float* x, int64_t n_tokens, float* 
   for (int64_t r0 = row_begin; r0 < row_end; r0 += kMatmulTileRows) {
     const int64_t tile_rows = std::min(kMatmulTileRows, row_end - r0);
     // Each weight row is dequantized once per call however many tokens use it.
-    for (int64_t r = 0; r < tile_rows; ++r) tensor::dequantize_row(w.type, w.row(r0 + r), tile + r * w.cols, w.cols);
+    for (int64_t r = 0; r < tile_rows; ++r) dequantize_row(w.type, w.row(r0 + r), tile + r * w.cols, w.cols);
     dot_tile(tile, tile_rows, w.cols, x, n_tokens, y + r0, y_stride);
   }
 }
 
 void get_rows(const QuantMatrix& w, std::span<const int32_t> ids, float* out) {
   for (size_t i = 0; i < ids.size(); ++i) {
-    tensor::dequantize_row(w.type, w.row(ids[i]), out + static_cast<int64_t>(i) * w.cols, w.cols);
+    dequantize_row(w.type, w.row(ids[i]), out + static_cast<int64_t>(i) * w.cols, w.cols);
   }
 }
 
