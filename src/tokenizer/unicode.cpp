@@ -9,7 +9,6 @@ namespace {
 bool is_continuation(unsigned char byte) { return (byte & 0xC0) == 0x80; }
 
 struct ByteAlphabet {
-  std::array<char32_t, 256> code_points{};
   std::array<std::string, 256> utf8;
   std::array<int16_t, 0x144> bytes{};  // every code point of the alphabet is below U+0144
 
@@ -21,7 +20,6 @@ struct ByteAlphabet {
     char32_t next_extra = 0x100;
     for (int byte = 0; byte < 256; ++byte) {
       const char32_t cp = stands_for_itself(byte) ? static_cast<char32_t>(byte) : next_extra++;
-      code_points[byte] = cp;
       append_utf8(utf8[byte], cp);
       bytes[cp] = static_cast<int16_t>(byte);
     }
@@ -171,8 +169,6 @@ char32_t decomposition_base(char32_t cp) {
                                                      UTF8PROC_DECOMPOSE, &last_boundclass);
   return n >= 1 ? static_cast<char32_t>(decomposed[0]) : cp;
 }
-
-char32_t byte_to_code_point(uint8_t byte) { return byte_alphabet().code_points[byte]; }
 
 int code_point_to_byte(char32_t cp) {
   const auto& bytes = byte_alphabet().bytes;

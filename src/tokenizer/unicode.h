@@ -50,12 +50,11 @@ char32_t to_lower(char32_t cp);
 // First code point of the canonical decomposition (NFD), e.g. 'é' -> 'e'; `cp` itself when it has none.
 char32_t decomposition_base(char32_t cp);
 
-// GPT-2's byte-level alphabet: each byte stands for one printable code point (printable Latin-1 stands for
-// itself, the rest map to U+0100 upwards in byte order).
-char32_t byte_to_code_point(uint8_t byte);
+// GPT-2's byte-level alphabet: each byte is spelled as one printable code point (printable Latin-1 as
+// itself, the other bytes as U+0100 upwards in byte order).
 // The byte a code point of the alphabet stands for, or -1.
 int code_point_to_byte(char32_t cp);
-// UTF-8 of byte_to_code_point(byte).
+// The UTF-8 spelling of a byte.
 std::string_view byte_to_utf8(uint8_t byte);
 
 }  // namespace hearth::tokenizer::unicode

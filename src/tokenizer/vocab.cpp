@@ -90,9 +90,9 @@ constexpr std::string_view kEogTexts[] = {
     "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
     "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>", "[e~["};
 
-void make_control(Vocab& vocab, int32_t id) {
-  if (vocab.types[id] != TokenType::Control) vocab.types[id] = TokenType::Control;
-}
+// The reference treats tokens it recognizes as end-of-turn, FIM or end-of-generation markers as control
+// tokens whatever their type in the file (so they are hidden, and parsed only with parse_special).
+void make_control(Vocab& vocab, int32_t id) { vocab.types[id] = TokenType::Control; }
 
 // The first of `texts` the vocabulary has, made a control token.
 template <size_t N>
