@@ -16,6 +16,8 @@
 // HEARTH_CONFORMANCE_ARCHS=llama,qwen3 restrict the matrix (for development; the suite runs everything).
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <chrono>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -30,6 +32,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "conformance/hearth_side.h"
@@ -78,24 +81,32 @@ const std::string kDemoExpected = " now supports the :keyword:`import` statement
 // What each weight type must reach, and why. The weights are identical in both engines (one file); what differs
 // is arithmetic. llama.cpp's CPU matmuls round the activations to the weight type's partner format before the dot
 // product (f16 for F16, bf16 for BF16, 8-bit blocks for Q8_0 and Q4_0, 8-bit super-blocks for the k- and i-quants)
-// and its attention keeps the softmax weights in f16; Hearth keeps activations in f32. So F32 differs only by
-// summation order and the f16 rounding in attention, F16 adds 2^-11 relative rounding of the activations, and the
-// 8-bit activation rounding (~0.4% of a block's largest value) dominates everything quantized. Coarser weights do
-// not add error of their own (both engines use the same weights) but make the model's outputs more sensitive.
+// and its attention rounds Q and the softmax weights to f16; Hearth keeps activations in f32. So F32 differs only
+// by summation order and the f16 rounding in attention, F16 adds 2^-11 relative rounding of the activations, BF16
+// 2^-8, and the 8-bit activation rounding (steps of 1/127 of a block's largest value) dominates everything
+// quantized; coarser weights add no error of their own (both engines use the same weights).
+//
+// Greedy decoding of random-weight models runs into loops that alternate between a few tokens; where the loop
+// switches, two tokens are nearly tied by construction, and rounding of any kind may pick either. So beyond F32 the
+// suite does not demand identical continuations; it demands that every position where Hearth's argmax is not the
+// peer's token (both fed the peer's tokens), and the point where the free-running continuations part, is a near
+// tie: Hearth's margin for its own choice over the peer's is at most `tie` logit standard deviations, a few times
+// the logit noise the type's activation rounding makes (observed: F16 1e-4, BF16 0.008, 8-bit types up to 0.045).
+// The |dp| and overlap bounds are about twice the largest observed values at the calibrated temperature.
 struct Tolerance {
-  double max_dp;               // bound on |dp| over the peer's top 20, any position, any prompt
-  int min_overlap;             // of 20, at every position
-  bool identical_greedy;       // free-running greedy must match all 64 tokens
-  int min_forced_agreement;    // of 64, argmax agreement along the peer's greedy path
+  double max_dp;             // bound on |dp| over the peer's top 20, any position, any prompt
+  int min_overlap;           // of 20, at every position
+  double tie;                // largest margin, in logit standard deviations, at a disagreement
+  int min_forced_agreement;  // of 64, argmax agreement along the peer's greedy path
+  bool identical_greedy;     // free-running greedy must match all 64 tokens
 };
 
 Tolerance tolerance_for(const std::string& type) {
-  if (type == "F32") return {0.01, 19, true, 64};
-  if (type == "F16") return {0.02, 18, true, 64};
-  if (type == "BF16") return {0.04, 18, false, 62};
-  if (type == "Q8_0") return {0.04, 18, true, 64};
-  if (type == "Q2_K") return {0.08, 16, false, 58};
-  return {0.06, 17, false, 60};  // Q4_0, Q4_K_M, Q5_K_M, Q6_K, IQ4_XS
+  if (type == "F32") return {0.002, 19, 0.0, kGenerate, true};
+  if (type == "F16") return {0.005, 19, 0.005, 60, false};
+  if (type == "BF16") return {0.02, 18, 0.02, 60, false};
+  if (type == "Q8_0") return {0.05, 17, 0.1, 50, false};
+  return {0.08, 16, 0.1, 50, false};  // Q4_0, Q4_K_M, Q5_K_M, Q6_K, Q2_K, IQ4_XS
 }
 
 struct Case {
@@ -113,6 +124,7 @@ struct PromptOutcome {
   double max_dp = 0.0;
   int greedy_prefix = 0;
   int forced_agreement = 0;
+  double worst_gap = 0.0;  // largest margin (logit standard deviations) where the choices differ
 };
 
 struct Row {
@@ -126,6 +138,7 @@ struct Row {
   int overlap_count = 0;
   int min_greedy_prefix = kGenerate;
   int min_forced = kGenerate;
+  double worst_gap = 0.0;
 };
 
 std::vector<std::string> restriction(const char* variable, const std::vector<std::string>& all) {
@@ -141,6 +154,41 @@ std::vector<std::string> restriction(const char* variable, const std::vector<std
   }
   return chosen;
 }
+
+// Wall seconds, and CPU seconds of the processes it watches, since the previous lap: the phase timings the suite
+// prints. CPU time says more than wall time on a shared machine.
+class Stopwatch {
+ public:
+  // Watching RUSAGE_SELF and RUSAGE_CHILDREN (children count once they have exited), or no CPU time at all.
+  explicit Stopwatch(std::vector<int> watched) : watched_(std::move(watched)), last_cpu_(cpu_seconds()) {}
+
+  std::string lap() {
+    const auto now = std::chrono::steady_clock::now();
+    const double cpu = cpu_seconds();
+    const double wall = std::chrono::duration<double>(now - last_).count();
+    const std::string text = watched_.empty() ? fmt::format("{:.1f} s", wall)
+                                              : fmt::format("{:.1f} s ({:.1f} s CPU)", wall, cpu - last_cpu_);
+    last_ = now;
+    last_cpu_ = cpu;
+    return text;
+  }
+
+ private:
+  double cpu_seconds() const {
+    double total = 0.0;
+    for (const int who : watched_) {
+      rusage usage{};
+      getrusage(who, &usage);
+      total += static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+               static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
+    }
+    return total;
+  }
+
+  std::vector<int> watched_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  double last_cpu_;
+};
 
 class TemporaryFolder {
  public:
@@ -187,16 +235,30 @@ std::vector<std::string> run_all(const std::vector<std::string>& commands) {
   return failures;
 }
 
-PromptOutcome compare_prompt(HearthRunner& hearth, const PeerPrompt& peer, const std::vector<int32_t>& hearth_tokens,
-                             const std::vector<int32_t>& hearth_greedy, double temperature) {
+// `rows`: Hearth's logits along the peer's greedy tokens, so that every position compares the same context even after
+// the free-running continuations part.
+PromptOutcome compare_prompt(const PeerPrompt& peer, const Tokens& hearth_tokens, const Tokens& hearth_greedy,
+                             const std::vector<std::vector<float>>& rows, double temperature) {
   PromptOutcome outcome;
   outcome.tokens_equal = hearth_tokens == peer.prompt_tokens;
   outcome.greedy_prefix = common_prefix(hearth_greedy, peer.greedy);
-  // Along the peer's path, so that every position compares the same context even after a divergence.
-  const auto rows = hearth.forced_logits(peer.prompt_tokens, peer.greedy, kGenerate);
+  // How far the peer's choice is from Hearth's, in Hearth's logits: a near tie that arithmetic can tip, or not.
+  auto margin = [&](const std::vector<float>& row, int32_t hearth_token, int32_t peer_token) {
+    return (row[static_cast<size_t>(hearth_token)] - row[static_cast<size_t>(peer_token)]) / logit_std(row);
+  };
+  if (outcome.greedy_prefix < kGenerate) {
+    const auto at = static_cast<size_t>(outcome.greedy_prefix);
+    outcome.worst_gap = std::abs(margin(rows[at], hearth_greedy[at], peer.greedy[at]));
+  }
   for (int i = 0; i < kGenerate; ++i) {
     const auto& row = rows[static_cast<size_t>(i)];
-    outcome.forced_agreement += argmax(row) == peer.greedy[static_cast<size_t>(i)] ? 1 : 0;
+    const int32_t peer_token = peer.greedy[static_cast<size_t>(i)];
+    const int32_t hearth_token = argmax(row);
+    if (hearth_token == peer_token) {
+      ++outcome.forced_agreement;
+    } else {
+      outcome.worst_gap = std::max(outcome.worst_gap, margin(row, hearth_token, peer_token));
+    }
     if (i < kPositions) {
       const auto difference = compare_position(softmax(row, temperature), peer.positions[static_cast<size_t>(i)]);
       outcome.min_overlap = std::min(outcome.min_overlap, difference.overlap);
@@ -209,18 +271,20 @@ PromptOutcome compare_prompt(HearthRunner& hearth, const PeerPrompt& peer, const
 }
 
 void print_table(const std::vector<Row>& rows) {
-  std::cout << fmt::format("\n{:<8} {:<11} {:>7} {:>9} {:>14} {:>13} {:>13}\n", "type", "arch", "temp", "max|dp|",
-                           "top20 min/avg", "greedy match", "forced agree");
+  std::cout << fmt::format("\n{:<8} {:<11} {:>7} {:>9} {:>14} {:>13} {:>13} {:>9}\n", "type", "arch", "temp", "max|dp|",
+                           "top20 min/avg", "greedy match", "forced agree", "worst gap");
   for (const auto& row : rows) {
     const double mean = row.overlap_count > 0 ? row.overlap_sum / row.overlap_count : 0.0;
-    std::cout << fmt::format("{:<8} {:<11} {:>7.4f} {:>9.5f} {:>8}/{:<5.2f} {:>9}/{:<3} {:>9}/{:<3}{}\n", row.type,
-                             row.arch, row.temperature, row.max_dp, row.min_overlap, mean, row.min_greedy_prefix,
-                             kGenerate, row.min_forced, kGenerate, row.tokens_equal ? "" : "  TOKENS DIFFER");
+    std::cout << fmt::format("{:<8} {:<11} {:>7.4f} {:>9.5f} {:>8}/{:<5.2f} {:>9}/{:<3} {:>9}/{:<3} {:>9.4f}{}\n",
+                             row.type, row.arch, row.temperature, row.max_dp, row.min_overlap, mean,
+                             row.min_greedy_prefix, kGenerate, row.min_forced, kGenerate, row.worst_gap,
+                             row.tokens_equal ? "" : "  TOKENS DIFFER");
   }
   std::cout << fmt::format(
       "(max|dp|: over the peer's top {} at the first {} positions, all prompts; top20: overlap of the two top-{} "
       "sets, worst and mean; greedy match: tokens equal from the start, worst prompt; forced agree: positions where "
-      "Hearth's argmax is the peer's token when both follow the peer's tokens)\n",
+      "Hearth's argmax is the peer's token when both follow the peer's tokens, worst prompt; worst gap: where they "
+      "differ, Hearth's logit margin of its choice over the peer's, in standard deviations of the logits)\n",
       kTop, kPositions, kTop);
 }
 
@@ -240,6 +304,8 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
   const auto archs = restriction("HEARTH_CONFORMANCE_ARCHS", arch_names);
 
   TemporaryFolder work;
+  Stopwatch clock({RUSAGE_SELF, RUSAGE_CHILDREN});
+  std::string timings;
   std::vector<Case> cases;
   std::vector<std::string> commands;
   for (const auto& family : kFamilies) {
@@ -251,7 +317,7 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
     }
     for (const auto& type : family_types) {
       const fs::path file = work.path() / fmt::format("{}-{}.gguf", family.arch, type);
-      commands.push_back(fmt::format("{} synth --shape {} --vocab {} --type {} --seed {} --out {} 2>&1",
+      commands.push_back(fmt::format("{} synth --shape {} --vocab {} --type {} --seed {} --out {} --threads 1 --quiet 2>&1",
                                      shell_quote(hearth_binary.string()), family.shape,
                                      shell_quote((test::shared_dir() / "vocab" / family.vocab).string()), type,
                                      kSynthSeed, shell_quote(file.string())));
@@ -261,6 +327,7 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
   const auto failures = run_all(commands);
   ASSERT_TRUE(failures.empty()) << "hearth synth failed: " << failures.front();
   cases.push_back({"demo", "Q8_0", test::shared_dir() / kDemoModel, 1.0});
+  timings += fmt::format("synth {} models {}", commands.size(), clock.lap());
 
   // A quarter of the logit standard deviation, from Hearth's F32 model after the first prompt.
   std::map<std::string, double> temperatures;
@@ -268,9 +335,8 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
     const fs::path f32 = work.path() / fmt::format("{}-F32.gguf", family.arch);
     if (!fs::exists(f32)) continue;
     HearthRunner runner(f32, kThreads);
-    const auto tokens = runner.tokenize(kPrompts.front());
-    const auto rows = runner.forced_logits(tokens, {}, 1);
-    temperatures[family.arch] = logit_std(rows.front()) / 4.0;
+    const auto rows = runner.forced_logits({runner.tokenize(kPrompts.front())}, {Tokens{}}, 1);
+    temperatures[family.arch] = logit_std(rows.front().front()) / 4.0;
     ASSERT_GT(temperatures[family.arch], 0.0) << family.arch << ": the F32 model's logits are constant";
   }
   std::vector<PeerJob> jobs;
@@ -278,81 +344,74 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
     if (temperatures.count(test_case.arch) != 0) test_case.temperature = temperatures[test_case.arch];
     jobs.push_back({test_case.file, kPrompts, test_case.temperature});
   }
+  timings += fmt::format(", calibration {}", clock.lap());
 
-  // The peer in the background, Hearth's free-running greedy meanwhile.
+  // The peer works through the models in its own process while Hearth runs each one; Hearth's teacher-forced pass
+  // needs the peer's tokens, so it waits for each model's answer.
   PeerSettings settings;
   settings.generate = kGenerate;
   settings.positions = kPositions;
   settings.top = kTop;
   settings.threads = kThreads;
-  std::vector<PeerModel> peer_models;
-  std::string peer_failure;
-  std::thread peer_thread([&] {
-    try {
-      peer_models = run_peer(peer, jobs, settings, work.path());
-    } catch (const std::exception& error) {
-      peer_failure = error.what();
-    }
-  });
-  std::vector<std::vector<std::vector<int32_t>>> hearth_tokens(cases.size());
-  std::vector<std::vector<std::vector<int32_t>>> hearth_greedy(cases.size());
-  std::string hearth_failure;
+  std::vector<Row> rows;
   try {
-    for (size_t c = 0; c < cases.size(); ++c) {
-      HearthRunner runner(cases[c].file, kThreads);
-      for (const auto& prompt : kPrompts) {
-        hearth_tokens[c].push_back(runner.tokenize(prompt));
-        hearth_greedy[c].push_back(runner.greedy(hearth_tokens[c].back(), kGenerate));
+    PeerProcess peer_process(peer, jobs, settings, work.path());
+    for (const auto& test_case : cases) {
+      HearthRunner runner(test_case.file, kThreads);
+      std::vector<Tokens> hearth_tokens;
+      for (const auto& prompt : kPrompts) hearth_tokens.push_back(runner.tokenize(prompt));
+      const auto hearth_greedy = runner.greedy(hearth_tokens, kGenerate);
+
+      const PeerModel peer_model = peer_process.next();
+      ASSERT_EQ(peer_model.prompts.size(), kPrompts.size());
+      std::vector<Tokens> peer_prompts, peer_paths;
+      for (const auto& peer_prompt : peer_model.prompts) {
+        peer_prompts.push_back(peer_prompt.prompt_tokens);
+        peer_paths.push_back(peer_prompt.greedy);
+      }
+      const auto forced = runner.forced_logits(peer_prompts, peer_paths, kGenerate);
+
+      Row row{test_case.type, test_case.arch, test_case.temperature};
+      for (size_t p = 0; p < kPrompts.size(); ++p) {
+        const auto outcome = compare_prompt(peer_model.prompts[p], hearth_tokens[p], hearth_greedy[p], forced[p],
+                                            test_case.temperature);
+        EXPECT_TRUE(outcome.tokens_equal) << test_case.type << " " << test_case.arch << " prompt " << p
+                                          << ": prompt tokens differ";
+        row.tokens_equal = row.tokens_equal && outcome.tokens_equal;
+        row.max_dp = std::max(row.max_dp, outcome.max_dp);
+        row.min_overlap = std::min(row.min_overlap, outcome.min_overlap);
+        row.overlap_sum += outcome.overlap_sum;
+        row.overlap_count += outcome.overlap_count;
+        row.min_greedy_prefix = std::min(row.min_greedy_prefix, outcome.greedy_prefix);
+        row.min_forced = std::min(row.min_forced, outcome.forced_agreement);
+        row.worst_gap = std::max(row.worst_gap, outcome.worst_gap);
+      }
+      rows.push_back(row);
+
+      const Tolerance tolerance = tolerance_for(test_case.type);
+      const std::string where = fmt::format("{} {}", test_case.type, test_case.arch);
+      EXPECT_LE(row.max_dp, tolerance.max_dp) << where;
+      EXPECT_GE(row.min_overlap, tolerance.min_overlap) << where;
+      EXPECT_LE(row.worst_gap, tolerance.tie) << where << ": a disagreement is not a near tie";
+      EXPECT_GE(row.min_forced, tolerance.min_forced_agreement) << where;
+      if (tolerance.identical_greedy) EXPECT_EQ(row.min_greedy_prefix, kGenerate) << where << ": greedy diverged";
+
+      if (test_case.arch == "demo") {
+        const auto& demo = peer_model.prompts.front();
+        EXPECT_EQ(demo.greedy_text.rfind(kDemoExpected, 0), 0u) << "the peer's continuation: " << demo.greedy_text;
+        tokenizer::StreamingDetokenizer text(runner.model().tokenizer(), false, /*sequence_start=*/false);
+        std::string hearth_text;
+        for (const int32_t token : hearth_greedy.front()) hearth_text += text.push(token);
+        hearth_text += text.finish();
+        EXPECT_EQ(hearth_text.rfind(kDemoExpected, 0), 0u) << "Hearth's continuation: " << hearth_text;
       }
     }
-  } catch (const std::exception& error) {
-    hearth_failure = error.what();
+  } catch (const PeerError& error) {
+    FAIL() << error.what();
   }
-  peer_thread.join();
-  ASSERT_TRUE(peer_failure.empty()) << peer_failure;
-  ASSERT_TRUE(hearth_failure.empty()) << "Hearth failed: " << hearth_failure;
-
-  std::vector<Row> rows;
-  for (size_t c = 0; c < cases.size(); ++c) {
-    const auto& test_case = cases[c];
-    HearthRunner runner(test_case.file, 2);
-    Row row{test_case.type, test_case.arch, test_case.temperature};
-    const auto& peer_model = peer_models[c];
-    ASSERT_EQ(peer_model.prompts.size(), kPrompts.size());
-    for (size_t p = 0; p < kPrompts.size(); ++p) {
-      const auto& peer_prompt = peer_model.prompts[p];
-      const auto outcome = compare_prompt(runner, peer_prompt, hearth_tokens[c][p], hearth_greedy[c][p],
-                                          test_case.temperature);
-      const std::string where = fmt::format("{} {} prompt {}", test_case.type, test_case.arch, p);
-      EXPECT_TRUE(outcome.tokens_equal) << where << ": prompt tokens differ";
-      row.tokens_equal = row.tokens_equal && outcome.tokens_equal;
-      row.max_dp = std::max(row.max_dp, outcome.max_dp);
-      row.min_overlap = std::min(row.min_overlap, outcome.min_overlap);
-      row.overlap_sum += outcome.overlap_sum;
-      row.overlap_count += outcome.overlap_count;
-      row.min_greedy_prefix = std::min(row.min_greedy_prefix, outcome.greedy_prefix);
-      row.min_forced = std::min(row.min_forced, outcome.forced_agreement);
-    }
-    rows.push_back(row);
-
-    const Tolerance tolerance = tolerance_for(test_case.type);
-    const std::string where = fmt::format("{} {}", test_case.type, test_case.arch);
-    EXPECT_LE(row.max_dp, tolerance.max_dp) << where;
-    EXPECT_GE(row.min_overlap, tolerance.min_overlap) << where;
-    if (tolerance.identical_greedy) EXPECT_EQ(row.min_greedy_prefix, kGenerate) << where << ": greedy diverged";
-    EXPECT_GE(row.min_forced, tolerance.min_forced_agreement) << where;
-
-    if (test_case.arch == "demo") {
-      const auto& demo = peer_model.prompts.front();
-      EXPECT_EQ(demo.greedy_text.rfind(kDemoExpected, 0), 0u) << "the peer's demo continuation: " << demo.greedy_text;
-      tokenizer::StreamingDetokenizer text(runner.model().tokenizer(), false, /*sequence_start=*/false);
-      std::string hearth_text;
-      for (const int32_t token : hearth_greedy[c].front()) hearth_text += text.push(token);
-      hearth_text += text.finish();
-      EXPECT_EQ(hearth_text.rfind(kDemoExpected, 0), 0u) << "Hearth's demo continuation: " << hearth_text;
-    }
-  }
+  timings += fmt::format(", Hearth beside the peer {}", clock.lap());
   print_table(rows);
+  std::cout << timings << "\n";
 }
 
 }  // namespace

@@ -1,8 +1,12 @@
 // The comparison code of the conformance suite, on hand-made inputs (the suite itself needs the peer and is slow).
 #include <cmath>
+#include <filesystem>
+#include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "conformance/metrics.h"
 #include "conformance/peer.h"
@@ -48,20 +52,19 @@ TEST(ConformanceMetrics, PrefixArgmaxAndSpread) {
 }
 
 TEST(ConformancePeer, ParsesEvaluateOutput) {
-  const auto models = parse_peer_output(R"({"models":[{"model":"a.gguf","peer":"node-llama-cpp 3.22.1",
+  const auto model = parse_peer_model(R"({"model":"a.gguf","peer":"node-llama-cpp 3.22.1",
     "temperature":0.5,"results":[{"prompt":"hi","prompt_tokens":[1,2],"positions":[{"top":[[5,0.75],[6,0.25]]}],
-    "greedy":[5,5],"greedy_text":" x"}]}]})");
-  ASSERT_EQ(models.size(), 1u);
-  EXPECT_EQ(models[0].temperature, 0.5);
-  ASSERT_EQ(models[0].prompts.size(), 1u);
-  const auto& prompt = models[0].prompts[0];
+    "greedy":[5,5],"greedy_text":" x"}]})");
+  EXPECT_EQ(model.temperature, 0.5);
+  ASSERT_EQ(model.prompts.size(), 1u);
+  const auto& prompt = model.prompts[0];
   EXPECT_EQ(prompt.prompt_tokens, (std::vector<int32_t>{1, 2}));
   ASSERT_EQ(prompt.positions.size(), 1u);
   EXPECT_EQ(prompt.positions[0][1].first, 6);
   EXPECT_EQ(prompt.positions[0][1].second, 0.25);
   EXPECT_EQ(prompt.greedy, (std::vector<int32_t>{5, 5}));
-  EXPECT_THROW(parse_peer_output("{\"models\":[{\"model\":1}]}"), PeerError);
-  EXPECT_THROW(parse_peer_output("not json"), PeerError);
+  EXPECT_THROW(parse_peer_model("{\"model\":1}"), PeerError);
+  EXPECT_THROW(parse_peer_model("not json"), PeerError);
 }
 
 TEST(ConformancePeer, ShellQuoting) {
@@ -69,6 +72,20 @@ TEST(ConformancePeer, ShellQuoting) {
   EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
   EXPECT_EQ(run_command("exit 3"), 3);
   EXPECT_EQ(run_command(shell_quote("printf") + " " + shell_quote("%s") + " " + shell_quote("it's") + " >/dev/null"), 0);
+}
+
+TEST(ConformancePeer, AFailingPeerIsAnErrorWithItsMessage) {
+  const auto work = std::filesystem::temp_directory_path() / fmt::format("hearth-peer-test-{}", ::getpid());
+  std::filesystem::create_directories(work);
+  PeerLocation broken{work / "hearth-no-such-peer.mjs", "node"};
+  PeerProcess process(broken, {PeerJob{"model.gguf", {"hi"}, 1.0}}, PeerSettings{}, work);
+  try {
+    process.next();
+    FAIL() << "a peer that cannot start answered";
+  } catch (const PeerError& error) {
+    EXPECT_NE(std::string(error.what()).find("hearth-no-such-peer.mjs"), std::string::npos) << error.what();
+  }
+  std::filesystem::remove_all(work);
 }
 
 }  // namespace

@@ -55,37 +55,34 @@ PeerLocation find_peer(const std::filesystem::path& source_dir) {
   return peer;
 }
 
-std::vector<PeerModel> parse_peer_output(const std::string& json_text) {
-  std::vector<PeerModel> models;
+PeerModel parse_peer_model(const std::string& json_line) {
+  PeerModel model;
   try {
-    const auto document = nlohmann::json::parse(json_text);
-    for (const auto& entry : document.at("models")) {
-      PeerModel model;
-      model.model = entry.at("model").get<std::string>();
-      model.temperature = entry.at("temperature").get<double>();
-      for (const auto& result : entry.at("results")) {
-        PeerPrompt prompt;
-        prompt.prompt = result.at("prompt").get<std::string>();
-        prompt.prompt_tokens = result.at("prompt_tokens").get<std::vector<int32_t>>();
-        for (const auto& position : result.at("positions")) {
-          std::vector<std::pair<int32_t, double>> top;
-          for (const auto& pair : position.at("top")) top.emplace_back(pair.at(0).get<int32_t>(), pair.at(1).get<double>());
-          prompt.positions.push_back(std::move(top));
-        }
-        prompt.greedy = result.at("greedy").get<std::vector<int32_t>>();
-        prompt.greedy_text = result.at("greedy_text").get<std::string>();
-        model.prompts.push_back(std::move(prompt));
+    const auto entry = nlohmann::json::parse(json_line);
+    model.model = entry.at("model").get<std::string>();
+    model.temperature = entry.at("temperature").get<double>();
+    for (const auto& result : entry.at("results")) {
+      PeerPrompt prompt;
+      prompt.prompt = result.at("prompt").get<std::string>();
+      prompt.prompt_tokens = result.at("prompt_tokens").get<std::vector<int32_t>>();
+      for (const auto& position : result.at("positions")) {
+        std::vector<std::pair<int32_t, double>> top;
+        for (const auto& pair : position.at("top")) top.emplace_back(pair.at(0).get<int32_t>(), pair.at(1).get<double>());
+        prompt.positions.push_back(std::move(top));
       }
-      models.push_back(std::move(model));
+      prompt.greedy = result.at("greedy").get<std::vector<int32_t>>();
+      prompt.greedy_text = result.at("greedy_text").get<std::string>();
+      model.prompts.push_back(std::move(prompt));
     }
   } catch (const nlohmann::json::exception& error) {
     throw PeerError(fmt::format("unexpected peer output: {}", error.what()));
   }
-  return models;
+  return model;
 }
 
-std::vector<PeerModel> run_peer(const PeerLocation& peer, const std::vector<PeerJob>& jobs, const PeerSettings& settings,
-                                const std::filesystem::path& work_dir) {
+PeerProcess::PeerProcess(const PeerLocation& peer, const std::vector<PeerJob>& jobs, const PeerSettings& settings,
+                         const std::filesystem::path& work_dir)
+    : errors_path_(work_dir / "peer-errors.txt"), remaining_(jobs.size()) {
   nlohmann::json document;
   document["generate"] = settings.generate;
   document["positions"] = settings.positions;
@@ -97,23 +94,39 @@ std::vector<PeerModel> run_peer(const PeerLocation& peer, const std::vector<Peer
         {{"path", job.model.string()}, {"prompts", job.prompts}, {"temperature", job.temperature}});
   }
   const auto jobs_path = work_dir / "peer-jobs.json";
-  const auto output_path = work_dir / "peer-output.json";
-  const auto errors_path = work_dir / "peer-errors.txt";
   std::ofstream(jobs_path) << document.dump(1);
+  const std::string command = fmt::format("{} {} --jobs {} --threads {} 2>{}", shell_quote(peer.node),
+                                          shell_quote(peer.script.string()), shell_quote(jobs_path.string()),
+                                          settings.threads, shell_quote(errors_path_.string()));
+  pipe_ = popen(command.c_str(), "r");
+  if (pipe_ == nullptr) throw PeerError(fmt::format("cannot start the peer: {}", command));
+}
 
-  const std::string command =
-      fmt::format("{} {} --jobs {} --threads {} >{} 2>{}", shell_quote(peer.node), shell_quote(peer.script.string()),
-                  shell_quote(jobs_path.string()), settings.threads, shell_quote(output_path.string()),
-                  shell_quote(errors_path.string()));
-  const int status = run_command(command);
-  if (status != 0) {
-    throw PeerError(fmt::format("the peer failed (exit {}): {}", status, read_text(errors_path)));
+PeerProcess::~PeerProcess() {
+  if (pipe_ != nullptr) pclose(pipe_);
+}
+
+void PeerProcess::fail(const std::string& what) {
+  const int status = pclose(pipe_);
+  pipe_ = nullptr;
+  const int exit_code = status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  throw PeerError(fmt::format("{} (peer exit {}): {}", what, exit_code, read_text(errors_path_)));
+}
+
+PeerModel PeerProcess::next() {
+  if (pipe_ == nullptr || remaining_ == 0) throw PeerError("no more results from the peer");
+  std::string line;
+  for (int c = std::fgetc(pipe_); c != EOF && c != '\n'; c = std::fgetc(pipe_)) line += static_cast<char>(c);
+  if (line.empty()) fail("the peer ended before answering every job");
+  PeerModel model = parse_peer_model(line);
+  if (--remaining_ == 0) {
+    const int status = pclose(pipe_);
+    pipe_ = nullptr;
+    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      throw PeerError(fmt::format("the peer failed after its last answer: {}", read_text(errors_path_)));
+    }
   }
-  auto models = parse_peer_output(read_text(output_path));
-  if (models.size() != jobs.size()) {
-    throw PeerError(fmt::format("the peer answered {} models for {} jobs", models.size(), jobs.size()));
-  }
-  return models;
+  return model;
 }
 
 }  // namespace hearth::conformance

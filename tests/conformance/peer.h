@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -53,12 +54,30 @@ struct PeerLocation {
 // Checks that node runs and the peer package is installed; throws PeerError saying what to do otherwise.
 PeerLocation find_peer(const std::filesystem::path& source_dir);
 
-// Runs every job in one node process; `work_dir` receives the job file and the peer's raw output.
-std::vector<PeerModel> run_peer(const PeerLocation& peer, const std::vector<PeerJob>& jobs, const PeerSettings& settings,
-                                const std::filesystem::path& work_dir);
+// One node process evaluating every job in order; each model's result can be taken as soon as the peer has it,
+// so the caller works on one model while the peer evaluates the next.
+class PeerProcess {
+ public:
+  // Writes the job file into `work_dir` and starts the peer (its stderr goes to a file there).
+  PeerProcess(const PeerLocation& peer, const std::vector<PeerJob>& jobs, const PeerSettings& settings,
+              const std::filesystem::path& work_dir);
+  ~PeerProcess();
+  PeerProcess(const PeerProcess&) = delete;
+  PeerProcess& operator=(const PeerProcess&) = delete;
 
-// Parses evaluate.mjs's --jobs output (exposed for tests of the parser).
-std::vector<PeerModel> parse_peer_output(const std::string& json_text);
+  // The next model's result, waiting for it; throws PeerError when the peer failed or ended early.
+  PeerModel next();
+
+ private:
+  [[noreturn]] void fail(const std::string& what);
+
+  FILE* pipe_ = nullptr;
+  std::filesystem::path errors_path_;
+  size_t remaining_;
+};
+
+// Parses one line of evaluate.mjs's --jobs output (exposed for tests of the parser).
+PeerModel parse_peer_model(const std::string& json_line);
 
 // Runs a shell command; returns its exit status (-1 when it could not run or was killed).
 int run_command(const std::string& command);

@@ -11,7 +11,8 @@
 //          in f16, which moves this demo model's top logits by ~0.03; without it attention is f32 apart from the
 //          f16 cache and the f16 copies of Q and the softmax weights, which is closer to an f32 engine.
 // JOBS.json: {"models": [{"path": "a.gguf", "prompts": ["...", ...], "temperature": T?}, ...]} plus optional
-// "generate", "positions", "top", "temperature" for all; the output is then {"models": [one result per model]}.
+// "generate", "positions", "top", "temperature", "flash_attention" for all. The output is then one line of JSON
+// per model, in order, each written as soon as that model is done (a caller can work on it meanwhile).
 //
 // For each prompt:
 //   prompt_tokens   the prompt tokenized as llama.cpp does for generation: BOS first when the vocabulary asks for
@@ -124,7 +125,6 @@ async function evaluatePrompt(model, sequence, prompt, options, temperature) {
     const greedyNext = {generateNext: {token: true, options: {temperature: 0}}};
 
     // Greedy: one decode per token, as a generating engine runs.
-    await sequence.clearHistory();
     const greedy = [];
     let input = promptTokens.map((token, index) => index === promptTokens.length - 1 ? [token, greedyNext] : token);
     while (greedy.length < options.generate) {
@@ -167,35 +167,35 @@ async function main() {
     const options = parseArguments(process.argv.slice(2));
     const {module: peer, version} = await loadPeer();
     const llama = await peer.getLlama({gpu: false, build: "never", logLevel: "error", maxThreads: options.threads});
-    const results = [];
     for (const job of options.models) {
         const model = await llama.loadModel({modelPath: path.resolve(job.path), gpuLayers: 0});
         const longestPrompt = Math.max(...job.prompts.map((prompt) => model.tokenize(prompt, false).length));
         const contextSize = Math.max(64, longestPrompt + 1 + options.generate + 8);
+        // One sequence per prompt, all evaluated at once: node-llama-cpp gathers the sequences' pending tokens into
+        // one batch, so each decode step reads the weights once for every prompt.
         const context = await model.createContext({
             contextSize,
             batchSize: contextSize,
-            sequences: 1,
+            sequences: job.prompts.length,
             threads: options.threads,
             flashAttention: options.flashAttention
         });
-        const sequence = context.getSequence();
         const temperature = job.temperature != null ? Number(job.temperature) : options.temperature;
-        const prompts = [];
-        for (const prompt of job.prompts) prompts.push(await evaluatePrompt(model, sequence, prompt, options, temperature));
-        results.push({
+        const prompts = await Promise.all(job.prompts.map(
+            (prompt) => evaluatePrompt(model, context.getSequence(), prompt, options, temperature)));
+        const result = {
             model: job.path,
             peer: `node-llama-cpp ${version}`,
             vocabulary_type: model.vocabularyType,
             temperature,
             flash_attention: options.flashAttention,
             results: prompts
-        });
+        };
         await context.dispose();
         await model.dispose();
+        await new Promise((resolve) => process.stdout.write(JSON.stringify(result) + "\n", resolve));
     }
     await llama.dispose();
-    process.stdout.write(JSON.stringify(options.jobs == null ? results[0] : {models: results}) + "\n");
 }
 
 main().catch((error) => fail(error?.stack ?? String(error)));
