@@ -249,9 +249,7 @@ size_t python_len(const Value& v) {
       if (v.as_list().kind != SequenceKind::Generator) return v.as_list().items.size();
       break;
     case Value::Type::Object:
-      if (auto length = v.as_object().attribute("length"); length && v.as_object().type_name() == "LoopContext") {
-        return static_cast<size_t>(length->as_int());
-      }
+      if (const auto length = v.as_object().length()) return *length;
       break;
     default:
       break;

@@ -59,8 +59,10 @@ class Loop final : public Object {
   std::string qualified_type_name() const override { return "jinja2.runtime.LoopContext"; }
   std::string repr() const override { return fmt::format("<LoopContext {}/{}>", index_ + 1, items_.size()); }
   std::optional<Value> attribute(std::string_view name) const override;
-  bool callable() const override { return statement_.recursive; }
+  bool callable() const override { return true; }
   Value call(Interpreter& interpreter, Arguments args) override;
+  std::optional<size_t> length() const override { return items_.size(); }
+  bool iterable() const override { return true; }
 
   void set_index(size_t index) { index_ = index; }
   const std::vector<Value>& items() const { return items_; }
@@ -127,7 +129,7 @@ bool Loop::changed(Arguments args) {
 }
 
 Value Loop::call(Interpreter& interpreter, Arguments args) {
-  if (!statement_.recursive) return Object::call(interpreter, std::move(args));
+  if (!statement_.recursive) fail("The loop must have the 'recursive' marker to be called recursively.");
   if (args.positional.size() != 1 || !args.keyword.empty()) fail("loop() takes exactly one argument");
   Interpreter::CallGuard guard(interpreter);
   std::string output;
@@ -234,13 +236,27 @@ Interpreter::~Interpreter() {
   }
 }
 
+namespace {
+
+// Appends to a list of weak references, dropping the expired ones whenever the list has doubled, so that a
+// template creating many short-lived objects does not pile up their memory.
+template <typename T>
+void remember(std::vector<std::weak_ptr<T>>& tracked, const std::shared_ptr<T>& object) {
+  if (tracked.size() >= 64 && (tracked.size() & (tracked.size() - 1)) == 0) {
+    std::erase_if(tracked, [](const std::weak_ptr<T>& weak) { return weak.expired(); });
+  }
+  tracked.push_back(object);
+}
+
+}  // namespace
+
 void Interpreter::track(const Value& container) {
   if (container.is_object()) {
-    tracked_.push_back(container.object_ptr());
+    remember(tracked_, container.object_ptr());
   } else if (container.is_list()) {
-    tracked_lists_.push_back(container.list_ptr());
+    remember(tracked_lists_, container.list_ptr());
   } else if (container.is_dict()) {
-    tracked_dicts_.push_back(container.dict_ptr());
+    remember(tracked_dicts_, container.dict_ptr());
   }
 }
 

@@ -105,13 +105,12 @@ bool t_sequence(Interpreter&, const Value& v, Arguments args) {
 
 bool t_iterable(Interpreter&, const Value& v, Arguments args) {
   no_arguments("iterable", std::move(args));
-  return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined() ||
-         (v.is_object() && v.as_object().type_name() == "LoopContext");
+  return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined() || (v.is_object() && v.as_object().iterable());
 }
 
 bool t_callable(Interpreter&, const Value& v, Arguments args) {
   no_arguments("callable", std::move(args));
-  return v.callable() || v.is_undefined() || (v.is_object() && v.as_object().type_name() == "LoopContext");
+  return v.callable() || v.is_undefined();  // jinja2's Undefined defines __call__ (to fail)
 }
 
 bool t_sameas(Interpreter&, const Value& v, Arguments args) {

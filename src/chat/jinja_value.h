@@ -188,6 +188,9 @@ class Object : public std::enable_shared_from_this<Object> {
   virtual bool set_attribute(std::string_view name, Value value);
   virtual bool callable() const { return false; }
   virtual Value call(Interpreter& interpreter, Arguments args);
+  // Python's len() and iter() support: a length for objects that have one, and whether iter() accepts it.
+  virtual std::optional<size_t> length() const { return std::nullopt; }
+  virtual bool iterable() const { return false; }
   // Drops the references this object holds, to break a reference cycle once a render is over.
   virtual void release_references() {}
 };
