@@ -37,11 +37,17 @@ struct TokenData {
   float probability;  // valid only after Candidates::compute_probabilities()
 };
 
+// The order of candidates everywhere: higher logit first, lower id first among equal logits. A total order, so every
+// sort and selection gives one result with any standard library.
+bool higher_logit(const TokenData& a, const TokenData& b);
+
 // The working set the stages narrow down: one entry per token still in the running.
 class Candidates {
  public:
   // One candidate per vocabulary entry; a NaN logit counts as -inf (a broken row must not break the ordering).
   static Candidates from_logits(std::span<const float> logits);
+  // The same, reusing this set's memory (a sampler keeps one set for every token it draws).
+  void assign_logits(std::span<const float> logits);
   explicit Candidates(std::vector<TokenData> items, bool sorted_by_logit = false);
 
   std::span<TokenData> items() { return items_; }
@@ -49,11 +55,13 @@ class Candidates {
   std::size_t size() const { return items_.size(); }
   const TokenData& operator[](std::size_t i) const { return items_[i]; }
 
-  // True when items() is in descending logit order (ties: ascending id).
+  // True when items() is in descending logit order (ties: ascending id, see higher_logit).
   bool sorted_by_logit() const { return sorted_prefix_ == items_.size(); }
   // Sorts so that the first `n` items are the `n` highest logits in order; cheaper than a full sort for small n.
   void sort_prefix_by_logit(std::size_t n);
   void sort_by_logit() { sort_prefix_by_logit(items_.size()); }
+  // Moves the `n` highest logits to the front, in no particular order (linear time).
+  void select_best(std::size_t n);
   // Stages that rewrite logits or reorder items call this.
   void mark_unsorted() { sorted_prefix_ = 0; }
   // Keeps the first `n` items.
@@ -76,6 +84,8 @@ class TokenWindow {
   // How often `token` occurs in the window.
   std::int32_t count(TokenId token) const;
   std::size_t size() const { return tokens_.size(); }
+  // Each token in the window once, in ascending id order.
+  std::vector<TokenId> distinct() const;
 
  private:
   std::int32_t capacity_;
@@ -88,6 +98,8 @@ void apply_logit_bias(Candidates& candidates, const std::map<TokenId, float>& bi
 // A token seen in the window: its logit is divided by `repeat` when positive and multiplied by it otherwise, then
 // lowered by count * `frequency` + `presence`.
 void apply_penalties(Candidates& candidates, const TokenWindow& window, float repeat, float frequency, float presence);
+// The same for one logit of a token seen `count` times.
+float penalized_logit(float logit, std::int32_t count, float repeat, float frequency, float presence);
 // k <= 0: no-op.
 void apply_top_k(Candidates& candidates, std::int32_t k);
 // Keeps the most probable tokens until their mass reaches p (p >= 1: no-op).
@@ -160,12 +172,19 @@ class Sampler {
   std::uint64_t seed() const { return seed_; }
 
  private:
-  Candidates run_chain(std::span<const float> logits) const;
+  // Runs logit bias and the stages over `logits` into `candidates`.
+  void run_chain(std::span<const float> logits, Candidates& candidates) const;
+  // True when the chain ends in a greedy pick that no stage before it can change: temperature <= 0 and no
+  // typical-p ahead of it (typical-p may drop the most probable token; the other stages never do).
+  bool greedy_shortcut() const;
+  TokenId sample_greedy(std::span<const float> logits) const;
+  void check_bias_tokens(std::size_t n_vocab) const;
 
   SamplingParams params_;
   std::uint64_t seed_;
   Rng rng_;
   TokenWindow window_;
+  Candidates scratch_{std::vector<TokenData>{}};  // reused by sample() so that no token allocates
 };
 
 // Finds stop strings in streamed text. Text that could be the start of a stop string is held back until the next

@@ -6,7 +6,6 @@
 #include "hearth/sampling.h"
 
 namespace hearth::sampling {
-namespace {
 
 // A total order (ties broken by id) so that partial and full sorts give one result with any standard library.
 bool higher_logit(const TokenData& a, const TokenData& b) {
@@ -14,15 +13,19 @@ bool higher_logit(const TokenData& a, const TokenData& b) {
   return a.id < b.id;
 }
 
-}  // namespace
-
 Candidates Candidates::from_logits(std::span<const float> logits) {
-  std::vector<TokenData> items(logits.size());
+  Candidates candidates(std::vector<TokenData>{});
+  candidates.assign_logits(logits);
+  return candidates;
+}
+
+void Candidates::assign_logits(std::span<const float> logits) {
+  items_.resize(logits.size());
   for (std::size_t i = 0; i < logits.size(); ++i) {
     const float logit = std::isnan(logits[i]) ? -std::numeric_limits<float>::infinity() : logits[i];
-    items[i] = TokenData{static_cast<TokenId>(i), logit, 0.0f};
+    items_[i] = TokenData{static_cast<TokenId>(i), logit, 0.0f};
   }
-  return Candidates(std::move(items));
+  sorted_prefix_ = 0;
 }
 
 Candidates::Candidates(std::vector<TokenData> items, bool sorted_by_logit) : items_(std::move(items)) {
@@ -41,12 +44,24 @@ void Candidates::sort_prefix_by_logit(std::size_t n) {
   if (n <= sorted_prefix_) return;
   // Everything past the sorted prefix is no higher than the prefix, so only the rest needs ordering.
   const auto first = items_.begin() + static_cast<std::ptrdiff_t>(sorted_prefix_);
-  if (n == items_.size()) {
-    std::sort(first, items_.end(), higher_logit);
+  const auto middle = items_.begin() + static_cast<std::ptrdiff_t>(n);
+  const std::size_t remaining = items_.size() - sorted_prefix_;
+  const std::size_t wanted = n - sorted_prefix_;
+  if (wanted * 16 < remaining) {
+    // A heap of a few dozen rejects most candidates with one comparison: the cheapest way to a short top-k.
+    std::partial_sort(first, middle, items_.end(), higher_logit);
   } else {
-    std::partial_sort(first, items_.begin() + static_cast<std::ptrdiff_t>(n), items_.end(), higher_logit);
+    if (n < items_.size()) std::nth_element(first, middle, items_.end(), higher_logit);
+    std::sort(first, middle, higher_logit);
   }
   sorted_prefix_ = n;
+}
+
+void Candidates::select_best(std::size_t n) {
+  n = std::min(n, items_.size());
+  if (n <= sorted_prefix_ || n == items_.size()) return;
+  const auto first = items_.begin() + static_cast<std::ptrdiff_t>(sorted_prefix_);
+  std::nth_element(first, items_.begin() + static_cast<std::ptrdiff_t>(n), items_.end(), higher_logit);
 }
 
 void Candidates::truncate(std::size_t n) {
@@ -84,7 +99,7 @@ double Rng::uniform() {
 TokenId pick_greedy(const Candidates& candidates) {
   if (candidates.size() == 0) throw SamplingError("no candidate tokens left to sample from");
   const auto items = candidates.items();
-  const auto best = std::min_element(items.begin(), items.end(), higher_logit);
+  const auto best = std::min_element(items.begin(), items.end(), higher_logit);  // the first in the order
   if (best->logit == -std::numeric_limits<float>::infinity()) {
     throw SamplingError("every candidate token is banned (all logits are -inf)");
   }

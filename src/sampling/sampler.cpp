@@ -1,4 +1,5 @@
 // The configured chain: logit bias, the stages in the configured order, then the draw.
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cmath>
@@ -72,16 +73,18 @@ Sampler::Sampler(SamplingParams params)
   }
 }
 
-Candidates Sampler::run_chain(std::span<const float> logits) const {
-  if (logits.empty()) throw SamplingError("cannot sample from an empty row of logits");
-  if (!params_.logit_bias.empty()) {
-    const TokenId last = params_.logit_bias.rbegin()->first;
-    if (static_cast<std::size_t>(last) >= logits.size()) {
-      throw SamplingError(
-          fmt::format("logit bias names token {}, but the vocabulary has {} tokens", last, logits.size()));
-    }
+void Sampler::check_bias_tokens(std::size_t n_vocab) const {
+  if (params_.logit_bias.empty()) return;
+  const TokenId last = params_.logit_bias.rbegin()->first;
+  if (static_cast<std::size_t>(last) >= n_vocab) {
+    throw SamplingError(fmt::format("logit bias names token {}, but the vocabulary has {} tokens", last, n_vocab));
   }
-  Candidates candidates = Candidates::from_logits(logits);
+}
+
+void Sampler::run_chain(std::span<const float> logits, Candidates& candidates) const {
+  if (logits.empty()) throw SamplingError("cannot sample from an empty row of logits");
+  check_bias_tokens(logits.size());
+  candidates.assign_logits(logits);
   apply_logit_bias(candidates, params_.logit_bias);
   for (const Stage stage : params_.order) {
     switch (stage) {
@@ -106,16 +109,71 @@ Candidates Sampler::run_chain(std::span<const float> logits) const {
         break;
     }
   }
-  return candidates;
+}
+
+bool Sampler::greedy_shortcut() const {
+  for (const Stage stage : params_.order) {
+    if (stage == Stage::temperature) return params_.temperature <= 0.0f;
+    if (stage == Stage::typical_p && params_.typical_p < 1.0f) return false;
+  }
+  return false;
+}
+
+TokenId Sampler::sample_greedy(std::span<const float> logits) const {
+  if (logits.empty()) throw SamplingError("cannot sample from an empty row of logits");
+  check_bias_tokens(logits.size());
+  const auto position = [&](Stage stage) { return std::find(params_.order.begin(), params_.order.end(), stage); };
+  const bool penalize = position(Stage::penalties) < position(Stage::temperature);
+
+  // Tokens whose logit the bias or the penalties change, in ascending id order; every other logit is used as is.
+  std::vector<TokenId> adjusted = penalize ? window_.distinct() : std::vector<TokenId>{};
+  for (const auto& entry : params_.logit_bias) adjusted.push_back(entry.first);
+  std::sort(adjusted.begin(), adjusted.end());
+  adjusted.erase(std::unique(adjusted.begin(), adjusted.end()), adjusted.end());
+
+  constexpr float kBanned = -std::numeric_limits<float>::infinity();
+  const auto raw = [&](std::size_t i) { return std::isnan(logits[i]) ? kBanned : logits[i]; };
+  std::size_t best = logits.size();
+  float best_value = kBanned;
+  const auto consider = [&](std::size_t i, float value) {
+    if (best == logits.size() || value > best_value || (value == best_value && i < best)) {
+      best = i;
+      best_value = value;
+    }
+  };
+  auto next_adjusted = adjusted.begin();
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    if (next_adjusted != adjusted.end() && static_cast<std::size_t>(*next_adjusted) == i) {
+      ++next_adjusted;
+      continue;
+    }
+    consider(i, raw(i));
+  }
+  for (const TokenId token : adjusted) {
+    const auto i = static_cast<std::size_t>(token);
+    if (i >= logits.size()) continue;  // a remembered token outside this row
+    float value = raw(i);
+    const auto bias = params_.logit_bias.find(token);
+    if (bias != params_.logit_bias.end()) value += bias->second;
+    if (penalize) {
+      value = penalized_logit(value, window_.count(token), params_.repeat_penalty, params_.frequency_penalty,
+                              params_.presence_penalty);
+    }
+    consider(i, value);
+  }
+  if (best_value == kBanned) throw SamplingError("every candidate token is banned (all logits are -inf)");
+  return static_cast<TokenId>(best);
 }
 
 TokenId Sampler::sample(std::span<const float> logits) {
-  Candidates candidates = run_chain(logits);
-  return pick_random(candidates, rng_);
+  if (greedy_shortcut()) return sample_greedy(logits);
+  run_chain(logits, scratch_);
+  return pick_random(scratch_, rng_);
 }
 
 Candidates Sampler::candidates(std::span<const float> logits) const {
-  Candidates candidates = run_chain(logits);
+  Candidates candidates(std::vector<TokenData>{});
+  run_chain(logits, candidates);
   candidates.compute_probabilities();
   return candidates;
 }

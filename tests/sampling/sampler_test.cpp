@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -127,6 +128,32 @@ TEST(Sampler, TemperatureZeroIsGreedyAfterPenaltiesAndBias) {
   params.repeat_penalty = 1.0f;
   params.logit_bias = {{1, -kInf}, {2, -kInf}};
   EXPECT_EQ(Sampler(params).sample(logits), 0);
+}
+
+// Greedy sampling skips building candidates; it must pick what the whole chain would leave.
+TEST(Sampler, GreedyShortcutAgreesWithTheWholeChain) {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<float> logits(500);
+    for (auto& logit : logits) logit = std::round(normal(rng) * 4.0f) / 4.0f;  // coarse values: many ties
+    if (trial % 7 == 0) logits[static_cast<std::size_t>(trial) % 500] = std::nanf("");
+    SamplingParams params;
+    params.temperature = trial % 2 == 0 ? 0.0f : -1.0f;
+    params.seed = static_cast<std::uint64_t>(trial);
+    params.repeat_penalty = 1.0f + static_cast<float>(trial % 5) * 0.2f;
+    params.frequency_penalty = trial % 3 == 0 ? 0.5f : 0.0f;
+    params.presence_penalty = trial % 4 == 0 ? 0.3f : 0.0f;
+    params.penalty_last_n = trial % 11 == 0 ? 0 : 16;
+    if (trial % 3 == 1) params.logit_bias = {{static_cast<TokenId>(trial), 3.0f}, {7, -kInf}, {499, 0.5f}};
+    if (trial % 10 == 9) params.order = {Stage::temperature, Stage::penalties, Stage::top_k};
+    if (trial % 10 == 8) params.typical_p = 0.5f;  // typical-p ahead of temperature: the whole chain runs
+    Sampler sampler(params);
+    for (int i = 0; i < 20; ++i) sampler.accept(static_cast<TokenId>((trial * 31 + i * 17) % 500));
+    const auto chain = sampler.candidates(logits);
+    ASSERT_EQ(chain.size(), 1u) << trial;
+    EXPECT_EQ(sampler.sample(logits), chain[0].id) << "trial " << trial;
+  }
 }
 
 TEST(Sampler, PenaltyWindowSlides) {

@@ -1,6 +1,8 @@
 // Each stage on small hand-computed cases.
 #include <cmath>
+#include <algorithm>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -173,6 +175,47 @@ TEST(TopP, LargeFlatVocabularyKeepsTheRightCount) {
   apply_top_p(candidates, 0.5f, 0);
   EXPECT_NEAR(static_cast<double>(candidates.size()), 500.0, 1.0);
   for (std::size_t i = 0; i < candidates.size(); ++i) EXPECT_EQ(candidates[i].id, static_cast<TokenId>(i));
+}
+
+// Large sets take the bucketed path; it must keep exactly the prefix a full sort and walk would.
+TEST(TopP, LargeSetsKeepWhatAFullSortKeeps) {
+  std::mt19937_64 rng(99);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int trial = 0; trial < 40; ++trial) {
+    const std::size_t n = 3000 + static_cast<std::size_t>(trial) * 97;
+    const float spread = trial % 4 == 0 ? 0.05f : trial % 4 == 1 ? 1.0f : trial % 4 == 2 ? 5.0f : 40.0f;
+    std::vector<float> logits(n);
+    for (auto& logit : logits) logit = normal(rng) * spread;
+    if (trial % 5 == 0) {
+      for (std::size_t i = 0; i < n; i += 7) logits[i] = logits[i / 2];  // ties
+      logits[3] = -kInf;
+    }
+    const float p = trial % 3 == 0 ? 0.5f : trial % 3 == 1 ? 0.9f : 0.999f;
+    const std::size_t min_keep = trial % 6 == 0 ? 50 : 0;
+
+    auto reference = Candidates::from_logits(logits);
+    reference.compute_probabilities();
+    reference.sort_by_logit();
+    double cumulative = 0.0;
+    std::size_t keep = n;
+    for (std::size_t i = 0; i < n; ++i) {
+      cumulative += reference[i].probability;
+      if (cumulative >= p) {
+        keep = i + 1;
+        break;
+      }
+    }
+    keep = std::max(keep, min_keep);
+    std::vector<TokenId> expected;
+    for (std::size_t i = 0; i < keep; ++i) expected.push_back(reference[i].id);
+
+    auto candidates = Candidates::from_logits(logits);
+    apply_top_p(candidates, p, min_keep);
+    auto kept = ids(candidates);
+    std::sort(kept.begin(), kept.end());
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(kept, expected) << "trial " << trial;
+  }
 }
 
 TEST(MinP, KeepsTokensAtLeastPTimesTheBest) {
