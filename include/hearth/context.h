@@ -92,6 +92,7 @@ class Context {
   // names the token otherwise): token ids inside the vocabulary, seq_id in [0, n_seq_max), within each sequence
   // positions strictly increasing and after every position the sequence already holds, at most n_outputs_max
   // tokens asking for logits. ContextFullError when fewer cache cells are free than the batch has tokens.
+  // A refused batch changes nothing (the previous batch's logits stay readable).
   void decode(const Batch& batch);
 
   // The logits (n_vocab values) of token `index` of the last decoded batch; it must have asked for them.

@@ -206,8 +206,11 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& path) {
   const int64_t default_head_dim = info.n_embd / info.n_head;
   info.head_dim = hp.integer_or("attention.key_length", default_head_dim, 1, model::kMaxDimension);
   info.head_dim_v = hp.integer_or("attention.value_length", default_head_dim, 1, model::kMaxDimension);
-  info.n_rot = hp.integer_or("rope.dimension_count", info.head_dim, 2, info.head_dim);
-  if (info.n_rot % 2 != 0) hp.fail("rope.dimension_count", fmt::format("is {}, expected an even number", info.n_rot));
+  // These architectures rotate whole heads; llama.cpp refuses anything else, and so does Hearth.
+  info.n_rot = hp.integer_or("rope.dimension_count", info.head_dim, 1, model::kMaxDimension);
+  if (info.n_rot != info.head_dim || info.n_rot % 2 != 0) {
+    hp.fail("rope.dimension_count", fmt::format("is {}, expected the (even) head size {}", info.n_rot, info.head_dim));
+  }
   info.rms_eps = hp.real("attention.layer_norm_rms_epsilon");
   if (!(info.rms_eps > 0.0f)) hp.fail("attention.layer_norm_rms_epsilon", "must be above 0");
   info.rope_freq_base = hp.real_or("rope.freq_base", 10000.0f);
