@@ -2,7 +2,6 @@
 // stderr. Without -m it runs the default model ($HEARTH_MODELS or ~/.cache/hearth/models).
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -10,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/default_model.h"
 #include "hearth/context.h"
 #include "hearth/model.h"
 #include "hearth/sampling.h"
@@ -42,25 +42,6 @@ double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.
 
 std::string rate(double count, double seconds) {
   return seconds > 0 ? fmt::format("{:.1f} tok/s", count / seconds) : std::string("- tok/s");
-}
-
-// $HEARTH_MODELS or ~/.cache/hearth/models: default.gguf (what scripts/setup links), else the demo model itself.
-std::filesystem::path default_model() {
-  std::filesystem::path dir;
-  if (const char* env = std::getenv("HEARTH_MODELS"); env != nullptr && *env != '\0') {
-    dir = env;
-  } else if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
-    dir = std::filesystem::path(home) / ".cache" / "hearth" / "models";
-  } else {
-    throw std::runtime_error("no model given (-m FILE), and neither HEARTH_MODELS nor HOME is set");
-  }
-  for (const char* name : {"default.gguf", "hearth-demo-13m-q8_0.gguf"}) {
-    if (std::filesystem::exists(dir / name)) return dir / name;
-  }
-  throw std::runtime_error(fmt::format(
-      "no model given (-m FILE) and no default model in {} (default.gguf or hearth-demo-13m-q8_0.gguf); run "
-      "scripts/setup or pass -m",
-      dir.string()));
 }
 
 void run(const Options& options) {

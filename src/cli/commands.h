@@ -13,5 +13,6 @@ void register_quantize(CLI::App& app, int& exit_code);
 void register_synth(CLI::App& app, int& exit_code);
 void register_run(CLI::App& app, int& exit_code);
 void register_perplexity(CLI::App& app, int& exit_code);
+void register_chat(CLI::App& app, int& exit_code);  // interactive chat
 
 }  // namespace hearth::cli

@@ -1,0 +1,254 @@
+// `hearth chat`: an interactive conversation with a model in the terminal. The prompt is the conversation rendered
+// through the model's chat template (or a built-in one); the KV cache is kept across turns. With a terminal on
+// stdin it edits lines with libedit; otherwise it reads lines from stdin, so that a script can pipe a chat in.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include <editline/readline.h>
+#include <fmt/format.h>
+
+#include "cli/chat_session.h"
+#include "cli/commands.h"
+#include "cli/default_model.h"
+#include "hearth/chat.h"
+#include "hearth/context.h"
+#include "hearth/gguf.h"
+#include "hearth/model.h"
+#include "hearth/sampling.h"
+
+namespace hearth::cli {
+namespace {
+
+struct Options {
+  std::string model;
+  int32_t n_ctx = 0;
+  int32_t n_threads = 0;
+  int32_t max_reply_tokens = -1;
+  sampling::SamplingParams sampling;
+  uint64_t seed = 0;
+  bool seed_given = false;
+  std::string system;
+  std::string template_name;
+  std::string template_file;
+  bool verbose = false;
+};
+
+constexpr std::string_view kHelp =
+    "Type a message and press Enter. End a line with \\ to continue it on the next one, or put the message\n"
+    "between lines of \"\"\". Ctrl-C stops a reply; Ctrl-D or /exit quits.\n"
+    "  /reset        forget the conversation (and the KV cache)\n"
+    "  /system TEXT  set the system prompt and start over (/system alone removes it)\n"
+    "  /help         this text\n"
+    "  /exit         quit\n";
+
+// Set by SIGINT; the generation loop polls it, and a prompt read interrupted by it starts over.
+std::atomic<bool> g_interrupted{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "the SIGINT handler stores to it");
+
+extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+// Ctrl-C interrupts instead of killing the process. No SA_RESTART: a blocked read returns, so that libedit gives
+// the line up.
+void catch_interrupts() {
+  struct sigaction action {};
+  action.sa_handler = on_sigint;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+}
+
+// Lines from the terminal through libedit, or plain lines from a pipe or file.
+class LineReader {
+ public:
+  explicit LineReader(bool interactive) : interactive_(interactive) {}
+
+  // The next line, without its newline; nullopt at the end of the input. An interactive read that Ctrl-C
+  // interrupts returns "" (the line typed so far is dropped).
+  std::optional<std::string> read(const char* prompt) {
+    if (!interactive_) {
+      std::string line;
+      if (!std::getline(std::cin, line)) return std::nullopt;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      return line;
+    }
+    g_interrupted.store(false);
+    const std::unique_ptr<char, decltype(&std::free)> line(readline(prompt), &std::free);
+    if (line == nullptr) {
+      if (!g_interrupted.exchange(false)) return std::nullopt;
+      std::fputc('\n', stdout);
+      return std::string();
+    }
+    if (*line != '\0') add_history(line.get());
+    return std::string(line.get());
+  }
+
+ private:
+  bool interactive_;
+};
+
+// One message: a line, lines joined by a trailing backslash, or a block between lines of """. nullopt at the end
+// of the input.
+std::optional<std::string> read_message(LineReader& reader, bool interactive) {
+  const char* prompt = interactive ? "> " : "";
+  const char* continuation = interactive ? "... " : "";
+  std::optional<std::string> line = reader.read(prompt);
+  if (!line) return std::nullopt;
+  if (line->starts_with("\"\"\"")) {
+    std::string text = line->substr(3);
+    if (text.size() >= 3 && text.ends_with("\"\"\"")) return text.substr(0, text.size() - 3);
+    while (true) {
+      line = reader.read(continuation);
+      if (!line) return text;
+      if (line->ends_with("\"\"\"")) return text + "\n" + line->substr(0, line->size() - 3);
+      text += "\n" + *line;
+    }
+  }
+  std::string text;
+  while (line->ends_with('\\')) {
+    text += line->substr(0, line->size() - 1) + "\n";
+    line = reader.read(continuation);
+    if (!line) return text;
+  }
+  return text + *line;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("cannot read template file '{}'", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// --template-file, --template NAME, the model's own template, or the fallback for its architecture.
+std::string template_source(const Options& options, const Model& model) {
+  if (!options.template_file.empty()) return read_file(options.template_file);
+  if (!options.template_name.empty()) return std::string(chat::builtin_template(options.template_name));
+  const gguf::File& file = model.file();
+  if (const gguf::Value* embedded = file.find("tokenizer.chat_template")) {
+    return std::string(embedded->as<std::string_view>());
+  }
+  const bool bpe = file.get_or<std::string>("tokenizer.ggml.model", "") == "gpt2";
+  const std::string_view fallback = chat::fallback_template_name(model.info().architecture, bpe);
+  std::fprintf(stderr, "hearth chat: the model has no chat template; using the built-in '%.*s' template\n",
+               static_cast<int>(fallback.size()), fallback.data());
+  return std::string(chat::builtin_template(fallback));
+}
+
+void print(std::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+void run(const Options& options) {
+  const std::filesystem::path path = options.model.empty() ? default_model() : std::filesystem::path(options.model);
+  const std::shared_ptr<const Model> model = Model::load(path);
+  Context context(model, {.n_ctx = options.n_ctx, .n_threads = options.n_threads});
+  chat::Template chat_template(template_source(options, *model));
+  sampling::SamplingParams sampling = options.sampling;
+  if (options.seed_given) sampling.seed = options.seed;
+  ChatSession session(model, std::move(context), std::move(chat_template), std::move(sampling),
+                      options.max_reply_tokens);
+  if (!options.system.empty()) session.set_system(options.system);
+  if (options.verbose) {
+    std::fprintf(stderr, "hearth chat: %s, context %d tokens, end of turn '%s'\n", path.string().c_str(),
+                 session.context().n_ctx(), session.end_of_turn().c_str());
+  }
+
+  const bool interactive = ::isatty(STDIN_FILENO) != 0;
+  if (interactive) {
+    catch_interrupts();
+    print(fmt::format("hearth chat with {}; /help lists the commands.\n", model->info().name));
+  }
+  LineReader reader(interactive);
+  while (std::optional<std::string> message = read_message(reader, interactive)) {
+    if (message->find_first_not_of(" \t\n") == std::string::npos) continue;
+    if (message->starts_with('/')) {
+      const std::string command = message->substr(0, message->find(' '));
+      const std::string argument = command.size() < message->size() ? message->substr(command.size() + 1) : "";
+      if (command == "/exit" || command == "/quit") break;
+      if (command == "/help") {
+        print(kHelp);
+      } else if (command == "/reset") {
+        session.reset();
+        print("(the conversation was reset)\n");
+      } else if (command == "/system") {
+        session.set_system(argument);
+        print(argument.empty() ? "(system prompt removed; the conversation was reset)\n"
+                               : "(system prompt set; the conversation was reset)\n");
+      } else {
+        std::fprintf(stderr, "hearth chat: unknown command %s; /help lists the commands\n", command.c_str());
+      }
+      continue;
+    }
+
+    g_interrupted.store(false);
+    try {
+      const TurnReport report = session.respond(*message, print, g_interrupted);
+      print("\n");
+      if (report.end == TurnEnd::context_full) {
+        std::fprintf(stderr, "hearth chat: the context (%d tokens) is full, so the reply was cut; /reset starts over\n",
+                     session.context().n_ctx());
+      } else if (report.end == TurnEnd::interrupted && interactive) {
+        print("(interrupted)\n");
+      }
+      if (options.verbose) {
+        std::fprintf(stderr, "%s", fmt::format(
+            "hearth chat: prompt {} tokens, reused {}, evaluated {} in {:.1f} ms; reply {} tokens in {:.1f} ms, end: {}\n",
+            report.prompt_tokens, report.reused, report.evaluated, report.prompt_seconds * 1e3, report.generated,
+            report.reply_seconds * 1e3, turn_end_name(report.end)).c_str());
+      }
+    } catch (const ConversationTooLong& e) {
+      std::fprintf(stderr, "hearth chat: %s\n", e.what());
+    } catch (const chat::TemplateError& e) {
+      std::fprintf(stderr, "hearth chat: the chat template rejected the conversation: %s\n", e.message().c_str());
+    }
+  }
+  if (interactive) print("\n");
+}
+
+}  // namespace
+
+void register_chat(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("chat", "Chat with a model in the terminal");
+  cmd->add_option("-m,--model", options->model, "GGUF model (default: default.gguf in $HEARTH_MODELS or ~/.cache/hearth/models)");
+  cmd->add_option("-c,--ctx-size", options->n_ctx, "Context size in tokens (default: the model's, at most 4096)");
+  cmd->add_option("-t,--threads", options->n_threads, "Threads (default: one per hardware thread)");
+  cmd->add_option("-n,--n-predict", options->max_reply_tokens, "Most tokens per reply (default -1: no limit)");
+  cmd->add_option("--temp", options->sampling.temperature, "Temperature; 0 picks the most likely token (default 0.8)");
+  cmd->add_option("--top-k", options->sampling.top_k, "Top-k; 0 turns it off (default 40)");
+  cmd->add_option("--top-p", options->sampling.top_p, "Top-p; 1 turns it off (default 0.95)");
+  cmd->add_option("--min-p", options->sampling.min_p, "Min-p; 0 turns it off (default 0.05)");
+  cmd->add_option("--repeat-penalty", options->sampling.repeat_penalty, "Repetition penalty; 1 turns it off (default 1)");
+  auto* seed = cmd->add_option("-s,--seed", options->seed, "Random seed (default: random)");
+  cmd->add_option("--system", options->system, "System prompt");
+  auto* name = cmd->add_option("--template", options->template_name,
+                               "Built-in chat template: chatml, llama-3, llama-2, mistral, gemma, phi-3 "
+                               "(default: the model's own, else the built-in one for its architecture)");
+  auto* file = cmd->add_option("--template-file", options->template_file, "Jinja chat template file");
+  name->excludes(file);
+  cmd->add_flag("-v,--verbose", options->verbose, "Report each turn's KV cache reuse and timings on stderr");
+  cmd->callback([options, seed, &exit_code] {
+    options->seed_given = seed->count() > 0;
+    try {
+      run(*options);
+      exit_code = 0;
+    } catch (const std::exception& e) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "hearth chat: %s\n", e.what());
+      exit_code = 1;
+    }
+  });
+}
+
+}  // namespace hearth::cli
