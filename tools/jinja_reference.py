@@ -17,6 +17,7 @@ Usage: /usr/bin/python3 tools/jinja_reference.py TEMPLATES_DIR [CONVERSATIONS.js
    or: /usr/bin/python3 tools/jinja_reference.py --update-cases CASES.json
        (writes jinja2's result into each case of CASES.json as "output" or "error")
 """
+import copy
 import datetime
 import json
 import os
@@ -99,6 +100,7 @@ def render_all(folder, conversations_path=None):
                 if case.get("tools"):
                     context["tools"] = conversations["tools"]
                 context.update(case.get("extra_context", {}))
+                context = copy.deepcopy(context)
                 result = {"template": name, "case": case["name"], "add_generation_prompt": add_generation_prompt}
                 result.update(render(env, compile_once, context))
                 results.append(result)
@@ -111,8 +113,9 @@ def render_cases(path):
     env = make_environment()
     results = []
     for case in document["cases"]:
-        context = dict(document.get("context", {}))
-        context.update(case.get("context", {}))
+        # A fresh copy per case: templates can mutate their context (list.append, dict.update, ...).
+        context = copy.deepcopy(document.get("context", {}))
+        context.update(copy.deepcopy(case.get("context", {})))
         result = {"name": case["name"]}
         result.update(render(env, case["template"], context))
         results.append(result)

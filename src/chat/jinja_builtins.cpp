@@ -28,10 +28,10 @@ ArgumentBinder::ArgumentBinder(std::string_view function, Arguments args,
   }
 }
 
-int64_t to_int_argument(const Value& v, std::string_view what) {
+int64_t to_int_argument(const Value& v) {
   if (v.is_int() || v.is_bool()) return v.as_integer();
   if (v.is_undefined()) v.fail_undefined();
-  fail(fmt::format("{}: '{}' object cannot be interpreted as an integer", what, v.type_name()));
+  fail(fmt::format("'{}' object cannot be interpreted as an integer", v.type_name()));
 }
 
 std::string_view to_string_argument(const Value& v, std::string_view what) {

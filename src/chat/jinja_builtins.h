@@ -17,6 +17,8 @@ struct Frame;
 
 // Null when jinja2 has no filter / test of that name.
 FilterFunction find_filter(std::string_view name);
+// Whether a filter needs the render's context in jinja2 (map, select, ...), which keeps it from constant folding.
+bool filter_uses_context(std::string_view name);
 TestFunction find_test(std::string_view name);
 
 // Adds range, dict, namespace, cycler, joiner, raise_exception and strftime_now.
@@ -43,7 +45,7 @@ class ArgumentBinder {
 };
 
 // Python-style conversions used by filters and methods, failing with Python's messages.
-int64_t to_int_argument(const Value& v, std::string_view what);
+int64_t to_int_argument(const Value& v);
 std::string_view to_string_argument(const Value& v, std::string_view what);
 
 }  // namespace hearth::chat::jinja

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <random>
 #include <unordered_map>
 
@@ -23,6 +24,14 @@ namespace {
 Value soft_str(const Value& v) { return v.is_string() ? v : Value::string(v.str()); }
 
 Value generator(std::vector<Value> items) { return Value::list(std::move(items), SequenceKind::Generator); }
+
+// A generator whose body runs when the result is first iterated, as with jinja2's generator-function filters.
+Value lazy_generator(std::function<std::vector<Value>()> body) {
+  auto data = std::make_shared<ListData>();
+  data->kind = SequenceKind::Generator;
+  data->pending = std::move(body);
+  return Value::list(std::move(data));
+}
 
 // The filter or test name map()/select() were given; jinja2 reports names that are not strings (often an
 // unquoted name that is undefined) when it looks them up.
@@ -282,21 +291,23 @@ Value f_attr(Interpreter& in, Value v, Arguments args) {
 
 Value f_batch(Interpreter& in, Value v, Arguments args) {
   ArgumentBinder a("batch", std::move(args), {"linecount", "fill_with"}, 1);
-  const int64_t count = to_int_argument(*a[0], "batch");
-  std::vector<Value> batches;
-  std::vector<Value> current;
-  for (Value& item : items_of(in, v)) {
-    if (static_cast<int64_t>(current.size()) == count) batches.push_back(Value::list(std::exchange(current, {})));
-    current.push_back(std::move(item));
-  }
-  if (!current.empty()) {
-    if (a[1] && !a[1]->is_none()) {
-      if (count > static_cast<int64_t>(in.limits().max_loop_iterations)) fail("batch size exceeds the template's limits");
-      while (static_cast<int64_t>(current.size()) < count) current.push_back(*a[1]);
+  return lazy_generator([&in, v, a = std::move(a)] {
+    const int64_t count = to_int_argument(*a[0]);
+    std::vector<Value> batches;
+    std::vector<Value> current;
+    for (Value& item : items_of(in, v)) {
+      if (static_cast<int64_t>(current.size()) == count) batches.push_back(Value::list(std::exchange(current, {})));
+      current.push_back(std::move(item));
     }
-    batches.push_back(Value::list(std::move(current)));
-  }
-  return generator(std::move(batches));
+    if (!current.empty()) {
+      if (a[1] && !a[1]->is_none()) {
+        if (count > static_cast<int64_t>(in.limits().max_loop_iterations)) fail("batch size exceeds the template's limits");
+        while (static_cast<int64_t>(current.size()) < count) current.push_back(*a[1]);
+      }
+      batches.push_back(Value::list(std::move(current)));
+    }
+    return batches;
+  });
 }
 
 Value f_capitalize(Interpreter&, Value v, Arguments args) {
@@ -319,7 +330,7 @@ std::string center_text(std::string_view s, int64_t width, std::string_view fill
 
 Value f_center(Interpreter& in, Value v, Arguments args) {
   ArgumentBinder a("center", std::move(args), {"width"});
-  const int64_t width = a[0] ? to_int_argument(*a[0], "center") : 80;
+  const int64_t width = a[0] ? to_int_argument(*a[0]) : 80;
   in.check_size(static_cast<size_t>(std::max<int64_t>(width, 0)));
   const Value s = soft_str(v);
   return Value::string(center_text(s.as_string(), width), s.is_markup());
@@ -394,6 +405,7 @@ Value f_first(Interpreter& in, Value v, Arguments args) {
   if (v.is_list()) {
     ListData& list = v.as_list();
     const bool generator_kind = list.kind == SequenceKind::Generator;
+    list.materialize();
     const size_t next = generator_kind ? list.consumed : 0;
     if (next >= list.items.size()) return Value::undefined("No first item, sequence was empty.");
     if (generator_kind) ++list.consumed;  // next(iter(generator)) takes one item
@@ -463,13 +475,18 @@ Value f_indent(Interpreter& in, Value v, Arguments args) {
     if (a[0]->is_string()) {
       indention = a[0]->as_string();
     } else {
-      const int64_t width = to_int_argument(*a[0], "indent");
+      const int64_t width = to_int_argument(*a[0]);
       in.check_size(static_cast<size_t>(std::max<int64_t>(width, 0)));
       indention = std::string(static_cast<size_t>(std::max<int64_t>(width, 0)), ' ');
     }
   }
   if (v.is_undefined()) v.fail_undefined();
-  if (!v.is_string()) fail(fmt::format("unsupported operand type(s) for +=: '{}' and 'str'", v.type_name()));
+  if (!v.is_string()) {
+    // jinja2 runs `s += "\n"` first: lists accept that (and then lack splitlines), tuples and the rest do not.
+    if (v.is_sequence_kind(SequenceKind::List)) fail("'list' object has no attribute 'splitlines'");
+    if (v.is_sequence_kind(SequenceKind::Tuple)) fail("can only concatenate tuple (not \"str\") to tuple");
+    fail(fmt::format("unsupported operand type(s) for +=: '{}' and 'str'", v.type_name()));
+  }
   const std::string s = v.as_string() + "\n";
   const std::vector<std::string> lines = text::splitlines(s, false);
   std::string out;
@@ -495,7 +512,7 @@ Value f_indent(Interpreter& in, Value v, Arguments args) {
 Value f_int(Interpreter&, Value v, Arguments args) {
   ArgumentBinder a("int", std::move(args), {"default", "base"});
   const Value fallback = a.get_or(0, Value::integer(0));
-  const int64_t base = a[1] ? to_int_argument(*a[1], "int") : 10;
+  const int64_t base = a[1] ? to_int_argument(*a[1]) : 10;
   if (v.is_undefined()) v.fail_undefined();
   if (v.is_bool() || v.is_int()) return Value::integer(v.as_integer());
   if (v.is_float()) {
@@ -517,12 +534,14 @@ Value f_int(Interpreter&, Value v, Arguments args) {
 
 Value f_items(Interpreter& in, Value v, Arguments args) {
   ArgumentBinder("items", std::move(args), {});
-  if (v.is_undefined()) return generator({});
-  if (!v.is_dict()) fail("Can only get item pairs from a mapping.");
-  std::vector<Value> items;
-  for (const auto& [key, value] : v.as_dict().entries()) items.push_back(tuple({key, value}));
-  in.count_iterations(items.size());
-  return generator(std::move(items));
+  return lazy_generator([&in, v] {
+    std::vector<Value> items;
+    if (v.is_undefined()) return items;
+    if (!v.is_dict()) fail("Can only get item pairs from a mapping.");
+    for (const auto& [key, value] : v.as_dict().entries()) items.push_back(tuple({key, value}));
+    in.count_iterations(items.size());
+    return items;
+  });
 }
 
 Value f_join(Interpreter& in, Value v, Arguments args) {
@@ -569,31 +588,33 @@ Value f_lower(Interpreter&, Value v, Arguments args) {
 }
 
 Value f_map(Interpreter& in, Value v, Arguments args) {
-  if (!v.truthy()) return generator({});
-  std::vector<Value> out;
-  const auto attribute = std::find_if(args.keyword.begin(), args.keyword.end(), [](const auto& kv) { return kv.first == "attribute"; });
-  if (args.positional.empty() && attribute != args.keyword.end()) {
-    std::optional<Value> default_value;
-    std::optional<Value> attribute_value;
-    for (auto& [name, value] : args.keyword) {
-      if (name == "attribute") attribute_value = value;
-      else if (name == "default") default_value = value;
-      else fail(fmt::format("Unexpected keyword argument {}", text::repr(name)));
+  return lazy_generator([&in, v, args = std::move(args)] {
+    std::vector<Value> out;
+    if (!v.truthy()) return out;
+    const auto attribute =
+        std::find_if(args.keyword.begin(), args.keyword.end(), [](const auto& kv) { return kv.first == "attribute"; });
+    if (args.positional.empty() && attribute != args.keyword.end()) {
+      std::optional<Value> default_value;
+      std::optional<Value> attribute_value;
+      for (const auto& [name, value] : args.keyword) {
+        if (name == "attribute") attribute_value = value;
+        else if (name == "default") default_value = value;
+        else fail(fmt::format("Unexpected keyword argument {}", text::repr(name)));
+      }
+      const AttributeGetter getter(attribute_value, false, default_value);
+      for (Value& item : items_of(in, v)) out.push_back(getter(in, std::move(item)));
+      return out;
     }
-    const AttributeGetter getter(attribute_value, false, default_value);
-    for (Value& item : items_of(in, v)) out.push_back(getter(in, std::move(item)));
-    return generator(std::move(out));
-  }
-  if (args.positional.empty()) fail("map requires a filter argument");
-  const Value name = args.positional.front();
-  Arguments rest;
-  rest.positional.assign(args.positional.begin() + 1, args.positional.end());
-  rest.keyword = args.keyword;
-  std::vector<Value> items = items_of(in, v);
-  if (items.empty()) return generator({});
-  const std::string filter_name = callable_name(name, "filter");
-  for (Value& item : items) out.push_back(in.apply_filter(filter_name, std::move(item), rest));
-  return generator(std::move(out));
+    if (args.positional.empty()) fail("map requires a filter argument");
+    Arguments rest;
+    rest.positional.assign(args.positional.begin() + 1, args.positional.end());
+    rest.keyword = args.keyword;
+    std::vector<Value> items = items_of(in, v);
+    if (items.empty()) return out;
+    const std::string filter_name = callable_name(args.positional.front(), "filter");
+    for (Value& item : items) out.push_back(in.apply_filter(filter_name, std::move(item), rest));
+    return out;
+  });
 }
 
 Value min_or_max(Interpreter& in, Value v, Arguments args, bool want_max, std::string_view name) {
@@ -605,7 +626,8 @@ Value min_or_max(Interpreter& in, Value v, Arguments args, bool want_max, std::s
   Value best_key = key(in, items[0]);
   for (size_t i = 1; i < items.size(); ++i) {
     Value k = key(in, items[i]);
-    if (want_max ? less_than(best_key, k) : less_than(k, best_key)) {
+    // Python's max() asks item > best and min() item < best.
+    if (compare(want_max ? CompareOp::Gt : CompareOp::Lt, k, best_key)) {
       best = i;
       best_key = std::move(k);
     }
@@ -625,28 +647,30 @@ Value f_random(Interpreter& in, Value v, Arguments args) {
 }
 
 Value select_or_reject(Interpreter& in, Value v, Arguments args, bool select, bool by_attribute) {
-  if (!v.truthy()) return generator({});
-  size_t offset = 0;
-  std::optional<AttributeGetter> getter;
-  if (by_attribute) {
-    if (args.positional.empty()) fail("Missing parameter for attribute name");
-    getter.emplace(args.positional.front(), false);
-    offset = 1;
-  }
-  std::optional<Value> test_name;
-  Arguments test_args;
-  if (args.positional.size() > offset) {
-    test_name = args.positional[offset];
-    test_args.positional.assign(args.positional.begin() + static_cast<std::ptrdiff_t>(offset) + 1, args.positional.end());
-    test_args.keyword = args.keyword;
-  }
-  std::vector<Value> out;
-  for (Value& item : items_of(in, v)) {
-    const Value subject = getter ? (*getter)(in, item) : item;
-    const bool passed = test_name ? in.apply_test(callable_name(*test_name, "test"), subject, test_args) : subject.truthy();
-    if (passed == select) out.push_back(std::move(item));
-  }
-  return generator(std::move(out));
+  return lazy_generator([&in, v, args = std::move(args), select, by_attribute] {
+    std::vector<Value> out;
+    if (!v.truthy()) return out;
+    size_t offset = 0;
+    std::optional<AttributeGetter> getter;
+    if (by_attribute) {
+      if (args.positional.empty()) fail("Missing parameter for attribute name");
+      getter.emplace(args.positional.front(), false);
+      offset = 1;
+    }
+    std::optional<Value> test_name;
+    Arguments test_args;
+    if (args.positional.size() > offset) {
+      test_name = args.positional[offset];
+      test_args.positional.assign(args.positional.begin() + static_cast<std::ptrdiff_t>(offset) + 1, args.positional.end());
+      test_args.keyword = args.keyword;
+    }
+    for (Value& item : items_of(in, v)) {
+      const Value subject = getter ? (*getter)(in, item) : item;
+      const bool passed = test_name ? in.apply_test(callable_name(*test_name, "test"), subject, test_args) : subject.truthy();
+      if (passed == select) out.push_back(std::move(item));
+    }
+    return out;
+  });
 }
 
 Value f_select(Interpreter& in, Value v, Arguments args) { return select_or_reject(in, std::move(v), std::move(args), true, false); }
@@ -656,7 +680,7 @@ Value f_rejectattr(Interpreter& in, Value v, Arguments args) { return select_or_
 
 Value f_replace(Interpreter& in, Value v, Arguments args) {
   ArgumentBinder a("replace", std::move(args), {"old", "new", "count"}, 2);
-  const int64_t count = a[2] && !a[2]->is_none() ? to_int_argument(*a[2], "replace") : -1;
+  const int64_t count = a[2] && !a[2]->is_none() ? to_int_argument(*a[2]) : -1;
   const std::string s = v.str();
   const std::string old_text = a[0]->str();
   const std::string new_text = a[1]->str();
@@ -676,22 +700,28 @@ Value f_reverse(Interpreter& in, Value v, Arguments args) {
     return Value::string(text::to_utf8(chars), v.is_markup());
   }
   if (!v.is_undefined() && !v.is_list() && !v.is_dict()) fail("argument must be iterable");
+  // reversed() where Python has it; a generator is not reversible, so it becomes a reversed list.
+  const bool reversible = !v.is_sequence_kind(SequenceKind::Generator);
   std::vector<Value> items = items_of(in, v);
   std::reverse(items.begin(), items.end());
-  if (v.is_sequence_kind(SequenceKind::Generator)) return Value::list(std::move(items));
-  return generator(std::move(items));
+  if (!reversible) return Value::list(std::move(items));
+  Value reversed = generator(std::move(items));
+  const char* type = "reversed";
+  if (v.is_dict() || v.is_sequence_kind(SequenceKind::DictKeys)) type = "dict_reversekeyiterator";
+  else if (v.is_sequence_kind(SequenceKind::DictValues)) type = "dict_reversevalueiterator";
+  else if (v.is_sequence_kind(SequenceKind::DictItems)) type = "dict_reverseitemiterator";
+  else if (v.is_sequence_kind(SequenceKind::List)) type = "list_reverseiterator";
+  reversed.as_list().iterator_type = type;
+  return reversed;
 }
 
-Value f_round(Interpreter&, Value v, Arguments args) {
+Value f_round(Interpreter& in, Value v, Arguments args) {
   ArgumentBinder a("round", std::move(args), {"precision", "method"});
-  const int64_t precision = a[0] ? to_int_argument(*a[0], "round") : 0;
+  const int64_t precision = a[0] ? to_int_argument(*a[0]) : 0;
   const std::string method = a[1] ? a[1]->str() : "common";
   if (method != "common" && method != "ceil" && method != "floor") fail("method must be common, ceil or floor");
-  if (!v.is_number()) {
-    if (v.is_undefined()) fail("type Undefined doesn't define __round__ method");
-    fail(fmt::format("type {} doesn't define __round__ method", v.type_name()));
-  }
   if (method == "common") {
+    if (!v.is_number()) fail(fmt::format("type {} doesn't define __round__ method", v.type_name()));
     if (!v.is_float()) {
       const int64_t n = v.as_integer();
       if (precision >= 0) return Value::integer(n);
@@ -707,9 +737,18 @@ Value f_round(Interpreter&, Value v, Arguments args) {
     }
     return Value::floating(python_round(v.as_float(), precision));
   }
+  // jinja2 computes math.floor/ceil(value * 10 ** precision) / 10 ** precision.
   const double scale = std::pow(10.0, static_cast<double>(precision));
+  if (!v.is_number()) {
+    const Value scaled = arithmetic(BinaryOp::Mul, v, precision >= 0 ? Value::integer(static_cast<int64_t>(scale)) : Value::floating(scale), in);
+    fail(fmt::format("must be real number, not {}", scaled.type_name()));
+  }
   const double scaled = v.as_double() * scale;
-  return Value::floating((method == "ceil" ? std::ceil(scaled) : std::floor(scaled)) / scale);
+  if (std::isinf(scaled)) fail("cannot convert float infinity to integer");
+  if (std::isnan(scaled)) fail("cannot convert float NaN to integer");
+  // math.floor/ceil return integers, so a negative zero comes back as 0.0.
+  const double whole = (method == "ceil" ? std::ceil(scaled) : std::floor(scaled)) + 0.0;
+  return Value::floating(whole / scale);
 }
 
 Value f_safe(Interpreter&, Value v, Arguments args) {
@@ -719,24 +758,28 @@ Value f_safe(Interpreter&, Value v, Arguments args) {
 
 Value f_slice(Interpreter& in, Value v, Arguments args) {
   ArgumentBinder a("slice", std::move(args), {"slices", "fill_with"}, 1);
-  const int64_t slices = to_int_argument(*a[0], "slice");
-  if (slices <= 0) fail(slices == 0 ? "integer division or modulo by zero" : "slice count must be positive");
-  if (static_cast<uint64_t>(slices) > in.limits().max_loop_iterations) fail("slice count exceeds the template's limits");
-  std::vector<Value> seq = items_of(in, v);
-  const auto length = static_cast<int64_t>(seq.size());
-  const int64_t per_slice = length / slices;
-  const int64_t with_extra = length % slices;
-  int64_t offset = 0;
-  std::vector<Value> out;
-  for (int64_t n = 0; n < slices; ++n) {
-    const int64_t start = offset + n * per_slice;
-    if (n < with_extra) ++offset;
-    const int64_t end = offset + (n + 1) * per_slice;
-    std::vector<Value> part(seq.begin() + start, seq.begin() + end);
-    if (a[1] && !a[1]->is_none() && n >= with_extra) part.push_back(*a[1]);
-    out.push_back(Value::list(std::move(part)));
-  }
-  return generator(std::move(out));
+  return lazy_generator([&in, v, a = std::move(a)] {
+    const int64_t slices = to_int_argument(*a[0]);
+    std::vector<Value> seq = items_of(in, v);
+    if (slices == 0) fail("integer division or modulo by zero");
+    if (slices < 0 || static_cast<uint64_t>(slices) > in.limits().max_loop_iterations) {
+      fail("slice count exceeds the template's limits");
+    }
+    const auto length = static_cast<int64_t>(seq.size());
+    const int64_t per_slice = length / slices;
+    const int64_t with_extra = length % slices;
+    int64_t offset = 0;
+    std::vector<Value> out;
+    for (int64_t n = 0; n < slices; ++n) {
+      const int64_t start = offset + n * per_slice;
+      if (n < with_extra) ++offset;
+      const int64_t end = offset + (n + 1) * per_slice;
+      std::vector<Value> part(seq.begin() + start, seq.begin() + end);
+      if (a[1] && !a[1]->is_none() && n >= with_extra) part.push_back(*a[1]);
+      out.push_back(Value::list(std::move(part)));
+    }
+    return out;
+  });
 }
 
 Value f_sort(Interpreter& in, Value v, Arguments args) {
@@ -852,7 +895,7 @@ Value f_tojson(Interpreter& in, Value v, Arguments args) {
     if (a[1]->is_string()) {
       options.indent = a[1]->as_string();
     } else {
-      const int64_t width = to_int_argument(*a[1], "tojson indent");
+      const int64_t width = to_int_argument(*a[1]);
       in.check_size(static_cast<size_t>(std::max<int64_t>(width, 0)));
       options.indent = std::string(static_cast<size_t>(std::max<int64_t>(width, 0)), ' ');
     }
@@ -882,14 +925,20 @@ Value f_trim(Interpreter&, Value v, Arguments args) {
 
 Value f_truncate(Interpreter&, Value v, Arguments args) {
   ArgumentBinder a("truncate", std::move(args), {"length", "killwords", "end", "leeway"});
-  const int64_t length = a[0] ? to_int_argument(*a[0], "truncate") : 255;
+  const int64_t length = a[0] ? to_int_argument(*a[0]) : 255;
   const std::string end = a[2] ? a[2]->str() : "...";
-  const int64_t leeway = a[3] && !a[3]->is_none() ? to_int_argument(*a[3], "truncate") : 5;
+  const int64_t leeway = a[3] && !a[3]->is_none() ? to_int_argument(*a[3]) : 5;
   const auto end_length = static_cast<int64_t>(text::codepoint_count(end));
   if (length < end_length) fail(fmt::format("expected length >= {}, got {}", end_length, length));
   if (leeway < 0) fail(fmt::format("expected leeway >= 0, got {}", leeway));
-  const std::string s = v.str();
-  if (static_cast<int64_t>(text::codepoint_count(s)) <= length + leeway) return Value::string(s);
+  // Short enough: jinja2 hands back the value itself, whatever it is.
+  if (static_cast<int64_t>(python_len(v)) <= length + leeway) return v;
+  if (!v.is_string()) {
+    if (v.is_dict()) fail("unhashable type: 'slice'");
+    if (as_flag(a[1])) fail(fmt::format("can only concatenate {} (not \"str\") to {}", v.type_name(), v.type_name()));
+    fail(fmt::format("'{}' object has no attribute 'rsplit'", v.type_name()));
+  }
+  const std::string& s = v.as_string();
   const std::string head = s.substr(0, text::byte_offset_of(s, static_cast<size_t>(length - end_length)));
   if (as_flag(a[1])) return Value::string(head + end);
   return Value::string(text::rsplit(head, std::string_view(" "), 1).front() + end);
@@ -897,18 +946,20 @@ Value f_truncate(Interpreter&, Value v, Arguments args) {
 
 Value f_unique(Interpreter& in, Value v, Arguments args) {
   ArgumentBinder a("unique", std::move(args), {"case_sensitive", "attribute"});
-  const AttributeGetter getter(a[1], !as_flag(a[0]));
-  std::unordered_multimap<size_t, Value> seen;
-  std::vector<Value> out;
-  for (Value& item : items_of(in, v)) {
-    Value key = getter(in, item);
-    const size_t hash = hash_value(key);
-    const auto range = seen.equal_range(hash);
-    if (std::any_of(range.first, range.second, [&](const auto& entry) { return equals(entry.second, key); })) continue;
-    seen.emplace(hash, std::move(key));
-    out.push_back(std::move(item));
-  }
-  return generator(std::move(out));
+  return lazy_generator([&in, v, a = std::move(a)] {
+    const AttributeGetter getter(a[1], !as_flag(a[0]));
+    std::unordered_multimap<size_t, Value> seen;
+    std::vector<Value> out;
+    for (Value& item : items_of(in, v)) {
+      Value key = getter(in, item);
+      const size_t hash = hash_value(key);
+      const auto range = seen.equal_range(hash);
+      if (std::any_of(range.first, range.second, [&](const auto& entry) { return equals(entry.second, key); })) continue;
+      seen.emplace(hash, std::move(key));
+      out.push_back(std::move(item));
+    }
+    return out;
+  });
 }
 
 Value f_upper(Interpreter&, Value v, Arguments args) {
@@ -929,8 +980,12 @@ Value f_urlencode(Interpreter& in, Value v, Arguments args) {
     for (const auto& [key, value] : v.as_dict().entries()) add(key, value);
   } else {
     for (const Value& pair : in.iterate(v)) {
+      if (!pair.is_list() && !pair.is_dict() && !pair.is_string() && !pair.is_undefined()) {
+        fail(fmt::format("cannot unpack non-iterable {} object", pair.type_name()));
+      }
       const std::vector<Value> kv = in.iterate(pair);
-      if (kv.size() != 2) fail(fmt::format("expected a key/value pair, got {} items", kv.size()));
+      if (kv.size() < 2) fail(fmt::format("not enough values to unpack (expected 2, got {})", kv.size()));
+      if (kv.size() > 2) fail("too many values to unpack (expected 2)");
       add(kv[0], kv[1]);
     }
   }
@@ -1030,6 +1085,11 @@ constexpr NamedFilter kFilters[] = {
 };
 
 }  // namespace
+
+bool filter_uses_context(std::string_view name) {
+  return name == "map" || name == "select" || name == "reject" || name == "selectattr" || name == "rejectattr" ||
+         name == "random";
+}
 
 FilterFunction find_filter(std::string_view name) {
   for (const auto& filter : kFilters) {

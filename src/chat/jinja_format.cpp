@@ -199,11 +199,10 @@ std::string format_double(double value, const Spec& spec) {
 class PercentArguments {
  public:
   explicit PercentArguments(const Value& args) : args_(args) {
-    if (args.is_sequence_kind(SequenceKind::Tuple)) {
-      items_ = &args.as_list().items;
-    } else if (args.is_dict()) {
-      mapping_ = &args.as_dict();
-    }
+    if (args.is_sequence_kind(SequenceKind::Tuple)) items_ = &args.as_list().items;
+    // Python treats any argument with __getitem__ (dict, list; jinja2's Undefined too) as a possible mapping, and
+    // then does not insist that every argument was used.
+    mapping_like_ = args.is_dict() || args.is_sequence_kind(SequenceKind::List) || args.is_undefined();
   }
 
   const Value& next() {
@@ -217,15 +216,16 @@ class PercentArguments {
   }
 
   const Value& lookup(std::string_view key) {
-    if (mapping_ == nullptr) fail("format requires a mapping");
-    used_mapping_ = true;
-    const Value* value = mapping_->find(key);
+    if (!mapping_like_) fail("format requires a mapping");
+    if (args_.is_undefined()) args_.fail_undefined();
+    if (!args_.is_dict()) fail("list indices must be integers or slices, not str");
+    const Value* value = args_.as_dict().find(key);
     if (value == nullptr) fail(text::repr(key));
     return *value;
   }
 
   void check_all_used() const {
-    if (used_mapping_ || mapping_ != nullptr) return;
+    if (mapping_like_) return;
     const size_t total = items_ != nullptr ? items_->size() : 1;
     if (index_ < total) fail("not all arguments converted during string formatting");
   }
@@ -233,9 +233,8 @@ class PercentArguments {
  private:
   const Value& args_;
   const std::vector<Value>* items_ = nullptr;
-  const Dict* mapping_ = nullptr;
+  bool mapping_like_ = false;
   size_t index_ = 0;
-  bool used_mapping_ = false;
 };
 
 double number_for_format(const Value& v, char type, bool integer_only) {

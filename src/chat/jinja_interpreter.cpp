@@ -156,10 +156,6 @@ class FrameScope {
   std::shared_ptr<Frame> saved_;
 };
 
-std::string slice_repr(const Value& start, const Value& stop, const Value& step) {
-  return fmt::format("slice({}, {}, {})", start.repr(), stop.repr(), step.repr());
-}
-
 int64_t slice_index(const Value& v) {
   if (v.is_bool() || v.is_int()) return v.as_integer();
   fail("slice indices must be integers or None or have an __index__ method");
@@ -455,6 +451,9 @@ void Interpreter::assign(const Target& target, Value value) {
       frame_->set(target.name, std::move(value));
       return;
     case Target::Kind::Tuple: {
+      if (!value.is_list() && !value.is_dict() && !value.is_string() && !value.is_undefined()) {
+        fail(fmt::format("cannot unpack non-iterable {} object", value.type_name()));
+      }
       std::vector<Value> items = iterate(value);
       const size_t expected = target.items.size();
       if (items.size() < expected) {
@@ -618,6 +617,7 @@ std::vector<Value> Interpreter::iterate(const Value& v) {
     case Value::Type::List: {
       ListData& list = v.as_list();
       if (list.kind != SequenceKind::Generator) return list.items;
+      list.materialize();
       std::vector<Value> rest(list.items.begin() + static_cast<std::ptrdiff_t>(list.consumed), list.items.end());
       list.consumed = list.items.size();
       return rest;
@@ -634,7 +634,7 @@ std::vector<Value> Interpreter::iterate(const Value& v) {
       for (size_t pos = 0; pos < s.size();) {
         const size_t start = pos;
         text::decode_next(s, pos);
-        chars.push_back(Value::string(s.substr(start, pos - start), v.is_markup()));
+        chars.push_back(Value::string(s.substr(start, pos - start)));  // str.__iter__ yields plain str, even for Markup
       }
       return chars;
     }
@@ -806,13 +806,52 @@ Value Interpreter::eval_get_item(const GetItemExpr& expr) {
     for (size_t i : slice_positions(start, stop, step, items.size())) out.push_back(items[i]);
     return Value::list(std::move(out), object.as_list().kind);
   }
-  return Value::undefined(fmt::format("{} has no element {}", object.object_type_repr(), slice_repr(start, stop, step)));
+  if (constant_folding_) {
+    // The optimizer folds constant subscripts through environment.getitem, which turns failures into undefined.
+    return Value::undefined(fmt::format("{} has no element slice({}, {}, {})", object.object_type_repr(), start.repr(),
+                                        stop.repr(), step.repr()));
+  }
+  // jinja2 compiles slices to plain Python subscripts, so other types fail the way Python does.
+  if (object.is_dict()) fail("unhashable type: 'slice'");
+  fail(fmt::format("'{}' object is not subscriptable", object.type_name()));
+}
+
+namespace {
+
+// A folded constant list or dict is a fresh object each time it is evaluated, like the literal it was.
+Value fresh_copy(const Value& v) {
+  if (v.is_list()) {
+    std::vector<Value> items;
+    items.reserve(v.as_list().items.size());
+    for (const Value& item : v.as_list().items) items.push_back(fresh_copy(item));
+    return Value::list(std::move(items), v.as_list().kind);
+  }
+  if (v.is_dict()) {
+    auto dict = std::make_shared<Dict>();
+    for (const auto& [key, value] : v.as_dict().entries()) dict->set(key, fresh_copy(value));
+    return Value::dict(std::move(dict));
+  }
+  return v;
+}
+
+}  // namespace
+
+std::optional<Value> Interpreter::evaluate_constant(const Expr& expr) {
+  constant_folding_ = true;
+  try {
+    Value value = eval(expr);
+    constant_folding_ = false;
+    return value;
+  } catch (const TemplateError&) {
+    constant_folding_ = false;
+    return std::nullopt;
+  }
 }
 
 Value Interpreter::eval_inner(const Expr& expr) {
   switch (expr.kind) {
     case ExprKind::Literal:
-      return static_cast<const LiteralExpr&>(expr).value;
+      return fresh_copy(static_cast<const LiteralExpr&>(expr).value);
     case ExprKind::Name:
       return eval_name(static_cast<const NameExpr&>(expr));
     case ExprKind::List:

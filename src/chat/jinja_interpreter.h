@@ -74,6 +74,9 @@ class Interpreter {
     Interpreter& interpreter_;
   };
 
+  // Evaluates a constant expression as jinja2's optimizer does (Expr.as_const); nullopt when that fails.
+  std::optional<Value> evaluate_constant(const Expr& expr);
+
   // Renders one iteration sequence of a for loop (called again by `loop(...)` in recursive loops).
   void run_loop(const ForStmt& loop, const Value& iterable, uint32_t depth);
 
@@ -113,6 +116,7 @@ class Interpreter {
   uint64_t iterations_ = 0;
   uint32_t call_depth_ = 0;
   uint32_t eval_depth_ = 0;
+  bool constant_folding_ = false;  // evaluating for the optimizer: slices go through getitem's rules
   std::vector<std::weak_ptr<Object>> tracked_;
   std::vector<std::weak_ptr<ListData>> tracked_lists_;
   std::vector<std::weak_ptr<Dict>> tracked_dicts_;

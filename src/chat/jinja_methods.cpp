@@ -76,7 +76,8 @@ std::string_view substring(std::string_view s, const std::optional<Value>& start
   const auto length = static_cast<int64_t>(text::codepoint_count(s));
   const auto clamp = [&](const std::optional<Value>& v, int64_t fallback) {
     if (!v || v->is_none()) return fallback;
-    int64_t i = to_int_argument(*v, "slice index");
+    if (!v->is_int() && !v->is_bool()) fail("slice indices must be integers or None or have an __index__ method");
+    int64_t i = v->as_integer();
     if (i < 0) i = std::max<int64_t>(i + length, 0);
     return std::min(i, length);
   };
@@ -90,16 +91,17 @@ std::string_view substring(std::string_view s, const std::optional<Value>& start
 
 std::optional<std::string_view> optional_chars(const std::optional<Value>& v, std::string_view method) {
   if (!v || v->is_none()) return std::nullopt;
-  if (!v->is_string()) fail(fmt::format("{} arg must be None or str", method));
+  if (!v->is_string()) {
+    if (method == "split" || method == "rsplit") fail(fmt::format("must be str or None, not {}", v->type_name()));
+    fail(fmt::format("{} arg must be None or str", method));
+  }
   return std::string_view(v->as_string());
 }
 
 std::string pad_fill(const ArgumentBinder& a, std::string_view method) {
   if (!a[1]) return " ";
-  if (!a[1]->is_string() || text::codepoint_count(a[1]->as_string()) != 1) {
-    if (!a[1]->is_string()) fail(fmt::format("{}() argument 2 must be str, not {}", method, a[1]->type_name()));
-    fail("The fill character must be exactly one character long");
-  }
+  if (!a[1]->is_string()) fail(fmt::format("The fill character must be a unicode character, not {}", a[1]->type_name()));
+  if (text::codepoint_count(a[1]->as_string()) != 1) fail("The fill character must be exactly one character long");
   return a[1]->as_string();
 }
 
@@ -151,7 +153,7 @@ std::optional<Value> string_method(Interpreter& in, const Value& receiver, std::
     ArgumentBinder a(name, std::move(args), {"sep", "maxsplit"});
     const auto sep = optional_chars(a[0], name);
     if (sep && sep->empty()) fail("empty separator");
-    const int64_t max_split = a[1] ? to_int_argument(*a[1], name) : -1;
+    const int64_t max_split = a[1] ? to_int_argument(*a[1]) : -1;
     return string_list(name == "split" ? text::split(s, sep, max_split) : text::rsplit(s, sep, max_split), markup);
   }
   if (name == "splitlines") {
@@ -167,7 +169,7 @@ std::optional<Value> string_method(Interpreter& in, const Value& receiver, std::
     ArgumentBinder a(name, std::move(args), {"old", "new", "count"}, 2);
     const std::string_view old_text = to_string_argument(*a[0], "replace() argument 1");
     const std::string_view new_text = to_string_argument(*a[1], "replace() argument 2");
-    const int64_t count = a[2] ? to_int_argument(*a[2], name) : -1;
+    const int64_t count = a[2] ? to_int_argument(*a[2]) : -1;
     if (new_text.size() > old_text.size()) {
       const size_t hits = old_text.empty() ? text::codepoint_count(s) + 1 : text::count(s, old_text);
       in.check_size(s.size() + hits * (new_text.size() - old_text.size()));
@@ -190,7 +192,8 @@ std::optional<Value> string_method(Interpreter& in, const Value& receiver, std::
   }
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex" || name == "count") {
     ArgumentBinder a(name, std::move(args), {"sub", "start", "end"}, 1);
-    const std::string_view needle = to_string_argument(*a[0], fmt::format("{}() argument 1", name));
+    if (!a[0]->is_string()) fail(fmt::format("must be str, not {}", a[0]->type_name()));
+    const std::string_view needle = a[0]->as_string();
     size_t offset = 0;
     const std::string_view haystack = substring(s, a[1], a[2], offset);
     if (name == "count") return Value::integer(static_cast<int64_t>(text::count(haystack, needle)));
@@ -204,6 +207,9 @@ std::optional<Value> string_method(Interpreter& in, const Value& receiver, std::
   if (name == "join") {
     ArgumentBinder a(name, std::move(args), {"iterable"}, 1);
     std::string out;
+    if (!a[0]->is_string() && !a[0]->is_list() && !a[0]->is_dict() && !a[0]->is_undefined()) {
+      fail("can only join an iterable");
+    }
     const std::vector<Value> items = in.iterate(*a[0]);
     in.count_iterations(items.size());
     for (size_t i = 0; i < items.size(); ++i) {
@@ -218,7 +224,7 @@ std::optional<Value> string_method(Interpreter& in, const Value& receiver, std::
   }
   if (name == "center" || name == "ljust" || name == "rjust") {
     ArgumentBinder a(name, std::move(args), {"width", "fillchar"}, 1);
-    const int64_t width = to_int_argument(*a[0], name);
+    const int64_t width = to_int_argument(*a[0]);
     const std::string fill = pad_fill(a, name);
     in.check_size(static_cast<size_t>(std::max<int64_t>(width, 0)) * fill.size());
     const auto length = static_cast<int64_t>(text::codepoint_count(s));
@@ -235,7 +241,7 @@ std::optional<Value> string_method(Interpreter& in, const Value& receiver, std::
   }
   if (name == "zfill") {
     ArgumentBinder a(name, std::move(args), {"width"}, 1);
-    const int64_t width = to_int_argument(*a[0], name);
+    const int64_t width = to_int_argument(*a[0]);
     in.check_size(static_cast<size_t>(std::max<int64_t>(width, 0)));
     const auto length = static_cast<int64_t>(text::codepoint_count(s));
     if (width <= length) return result(s);
@@ -244,7 +250,8 @@ std::optional<Value> string_method(Interpreter& in, const Value& receiver, std::
   }
   if (name == "partition" || name == "rpartition") {
     ArgumentBinder a(name, std::move(args), {"sep"}, 1);
-    const std::string_view sep = to_string_argument(*a[0], "partition() argument");
+    if (!a[0]->is_string()) fail(fmt::format("must be str, not {}", a[0]->type_name()));
+    const std::string_view sep = a[0]->as_string();
     if (sep.empty()) fail("empty separator");
     const size_t hit = name == "partition" ? s.find(sep) : s.rfind(sep);
     std::vector<Value> parts;
@@ -305,7 +312,8 @@ std::optional<Value> list_method(Interpreter& in, const Value& receiver, std::st
     const auto size = static_cast<int64_t>(items.size());
     const auto bound = [&](const std::optional<Value>& v, int64_t fallback) {
       if (!v) return fallback;
-      int64_t i = to_int_argument(*v, name);
+      if (!v->is_int() && !v->is_bool()) fail("slice indices must be integers or have an __index__ method");
+      int64_t i = v->as_integer();
       if (i < 0) i = std::max<int64_t>(i + size, 0);
       return std::min(i, size);
     };
@@ -335,7 +343,7 @@ std::optional<Value> list_method(Interpreter& in, const Value& receiver, std::st
   if (name == "insert") {
     ArgumentBinder a(name, std::move(args), {"index", "object"}, 2);
     const auto size = static_cast<int64_t>(items.size());
-    int64_t i = to_int_argument(*a[0], name);
+    int64_t i = to_int_argument(*a[0]);
     if (i < 0) i = std::max<int64_t>(i + size, 0);
     i = std::min(i, size);
     check_list_size(in, items.size() + 1);
@@ -347,7 +355,7 @@ std::optional<Value> list_method(Interpreter& in, const Value& receiver, std::st
     ArgumentBinder a(name, std::move(args), {"index"});
     if (items.empty()) fail("pop from empty list");
     const auto size = static_cast<int64_t>(items.size());
-    int64_t i = a[0] ? to_int_argument(*a[0], name) : -1;
+    int64_t i = a[0] ? to_int_argument(*a[0]) : -1;
     if (i < 0) i += size;
     if (i < 0 || i >= size) fail("pop index out of range");
     Value out = std::move(items[static_cast<size_t>(i)]);

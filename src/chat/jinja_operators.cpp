@@ -148,6 +148,7 @@ Value numeric(BinaryOp op, const Value& a, const Value& b) {
     case BinaryOp::Pow:
       if (x == 0.0 && y < 0.0) fail("0.0 cannot be raised to a negative power");
       if (x < 0.0 && y != std::floor(y)) fail("complex results are not supported");
+      if (std::isfinite(x) && std::isfinite(y) && std::isinf(std::pow(x, y))) fail("(34, 'Numerical result out of range')");
       return Value::floating(std::pow(x, y));
     default:
       fail("invalid arithmetic operator");
@@ -199,6 +200,11 @@ Value arithmetic(BinaryOp op, const Value& a, const Value& b, const Interpreter&
       }
       unsupported(op, a, b);
     case BinaryOp::Mul:
+      if ((a.is_markup() && (b.is_string() || is_plain_sequence(b))) ||
+          (b.is_markup() && (a.is_string() || is_plain_sequence(a)))) {
+        // markupsafe's __mul__ gives up on non-ints, and CPython then blames the Markup.
+        fail("can't multiply sequence by non-int of type 'Markup'");
+      }
       if ((a.is_string() || is_plain_sequence(a)) && (b.is_bool() || b.is_int())) return repeat(a, b.as_integer(), interpreter);
       if ((b.is_string() || is_plain_sequence(b)) && (a.is_bool() || a.is_int())) return repeat(b, a.as_integer(), interpreter);
       if (a.is_string() || is_plain_sequence(a)) {
@@ -243,6 +249,7 @@ bool contains(const Value& container, const Value& item) {
       ListData& list = container.as_list();
       if (list.kind == SequenceKind::Generator) {
         // Searching a generator consumes it up to the match, as in Python.
+        list.materialize();
         while (list.consumed < list.items.size()) {
           if (equals(list.items[list.consumed++], item)) return true;
         }
@@ -268,21 +275,14 @@ bool compare(CompareOp op, const Value& a, const Value& b) {
     case CompareOp::NotIn: return !contains(b, a);
     default: break;
   }
-  if (a.is_undefined()) a.fail_undefined();
-  if (b.is_undefined()) b.fail_undefined();
-  const bool orderable = (a.is_number() && b.is_number()) || (a.is_string() && b.is_string()) ||
-                         (is_plain_sequence(a) && is_plain_sequence(b) && a.as_list().kind == b.as_list().kind);
-  if (!orderable) {
-    const char* spelled = op == CompareOp::Lt ? "<" : op == CompareOp::LtEq ? "<=" : op == CompareOp::Gt ? ">" : ">=";
-    fail(fmt::format("'{}' not supported between instances of '{}' and '{}'", spelled, a.type_name(), b.type_name()));
+  if (a.is_number() && b.is_number() && (std::isnan(a.as_double()) || std::isnan(b.as_double()))) {
+    return false;
   }
-  if (a.is_number() && b.is_number() && (std::isnan(a.as_double()) || std::isnan(b.as_double()))) return false;
   switch (op) {
-    case CompareOp::Lt: return less_than(a, b);
-    case CompareOp::LtEq: return !less_than(b, a);
-    case CompareOp::Gt: return less_than(b, a);
-    case CompareOp::GtEq: return !less_than(a, b);
-    default: return false;
+    case CompareOp::Lt: return compare_order(Ordering::Less, a, b);
+    case CompareOp::LtEq: return compare_order(Ordering::LessEqual, a, b);
+    case CompareOp::Gt: return compare_order(Ordering::Greater, a, b);
+    default: return compare_order(Ordering::GreaterEqual, a, b);
   }
 }
 

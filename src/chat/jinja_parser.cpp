@@ -24,14 +24,6 @@ struct Expected {
 
 Expected name_token(std::string_view name) { return Expected{TokenType::Name, name}; }
 
-// A filter or test jinja2 does not know. jinja2 reports it when compiling, unless it sits in an if-block or a
-// conditional expression (a "soft" frame), where the error waits until the code runs.
-struct UnknownCallable {
-  std::string message;
-  int line;
-  bool soft = false;
-};
-
 uint32_t depth_of(const ExprPtr& e) { return e ? e->depth : 0; }
 
 uint32_t depth_of(const CallArguments& args) {
@@ -112,15 +104,7 @@ class Parser {
   Parser(std::vector<Token> tokens, uint32_t max_depth) : tokens_(std::move(tokens)), max_depth_(max_depth) {}
 
   Body parse() {
-    Body body = subparse({});
-    seal_from(0);
-    if (!sealed_errors_.empty()) {
-      // jinja2 meets them while generating code, in source order.
-      const auto first = std::min_element(sealed_errors_.begin(), sealed_errors_.end(),
-                                          [](const auto& a, const auto& b) { return a.line < b.line; });
-      throw TemplateError(first->message, first->line);
-    }
-    return body;
+    return subparse({});
   }
 
  private:
@@ -180,20 +164,6 @@ class Parser {
     node->depth = children_depth(*node) + 1;
     if (node->depth > max_depth_ * 4) fail("template nesting is too deep", node->line);
     return node;
-  }
-
-  // ---- unknown filters and tests ------------------------------------------------------------------------
-  // Unknown filters and tests created from `start` on sit in a soft frame (if-block, conditional expression).
-  void soften_from(size_t start) {
-    for (size_t i = start; i < unknown_.size(); ++i) unknown_[i].soft = true;
-  }
-  // Those created from `start` on sit in a new frame (loop body, macro, filter block): whatever is not soft by
-  // now is a compile error, whatever encloses the frame.
-  void seal_from(size_t start) {
-    for (size_t i = start; i < unknown_.size(); ++i) {
-      if (!unknown_[i].soft) sealed_errors_.push_back(unknown_[i]);
-    }
-    unknown_.resize(std::min(unknown_.size(), start));
   }
 
   // ---- statements ---------------------------------------------------------------------------------------
@@ -318,20 +288,17 @@ class Parser {
     node->target = parse_assign_target(true, false, {name_token("in")}, false);
     expect(name_token("in"));
     node->iterable = parse_tuple(false, false, {name_token("recursive")}, false);
-    const size_t frame_start = unknown_.size();
     if (skip_if_name("if")) node->filter = parse_expression(true);
     node->recursive = skip_if_name("recursive");
     ++loop_depth_;
     node->body = parse_statements({name_token("endfor"), name_token("else")}, false);
     --loop_depth_;
     if (next().text != "endfor") node->otherwise = parse_statements({name_token("endfor")}, true);
-    seal_from(frame_start);
     return node;
   }
 
   StmtPtr parse_if() {
     auto node = std::make_unique<IfStmt>(expect(name_token("if")).line);
-    const size_t start = unknown_.size();
     while (true) {
       ExprPtr test = parse_tuple(false, false, {}, false);
       Body body = parse_statements({name_token("elif"), name_token("else"), name_token("endif")}, false);
@@ -341,7 +308,6 @@ class Parser {
       if (token.text == "else") node->otherwise = parse_statements({name_token("endif")}, true);
       break;
     }
-    soften_from(start);
     return node;
   }
 
@@ -351,10 +317,8 @@ class Parser {
     if (skip_if(TokenType::Assign)) return std::make_unique<SetStmt>(line, std::move(target), parse_tuple(false, true, {}, false));
     auto node = std::make_unique<SetBlockStmt>(line);
     node->target = std::move(target);
-    const size_t frame_start = unknown_.size();
     node->filter = parse_filter(nullptr, false);
     node->body = parse_statements({name_token("endset")}, true);
-    seal_from(frame_start);
     return node;
   }
 
@@ -389,11 +353,9 @@ class Parser {
   StmtPtr parse_macro() {
     auto node = std::make_unique<MacroStmt>(next().line);
     node->macro.line = node->line;
-    const size_t frame_start = unknown_.size();
     node->macro.name = expect(TokenType::Name).text;
     parse_signature(node->macro);
     parse_macro_body(node->macro, "endmacro");
-    seal_from(frame_start);
     return node;
   }
 
@@ -401,28 +363,17 @@ class Parser {
     auto node = std::make_unique<CallBlockStmt>(next().line);
     node->caller.name = "caller";
     node->caller.line = node->line;
-    const size_t signature_start = unknown_.size();
     if (current().type == TokenType::LParen) parse_signature(node->caller);
-    const size_t call_start = unknown_.size();
     node->call = parse_expression(true);
     if (node->call->kind != ExprKind::Call) fail("expected call", node->line);
-    const size_t body_start = unknown_.size();
     parse_macro_body(node->caller, "endcall");
-    seal_from(body_start);
-    // The caller's signature defaults live in its frame; the call itself in the enclosing one.
-    std::vector<UnknownCallable> in_call(unknown_.begin() + static_cast<std::ptrdiff_t>(call_start), unknown_.end());
-    unknown_.resize(call_start);
-    seal_from(signature_start);
-    unknown_.insert(unknown_.end(), in_call.begin(), in_call.end());
     return node;
   }
 
   StmtPtr parse_filter_block() {
     auto node = std::make_unique<FilterBlockStmt>(next().line);
-    const size_t frame_start = unknown_.size();
     node->filter = parse_filter(nullptr, true);
     node->body = parse_statements({name_token("endfilter")}, true);
-    seal_from(frame_start);
     return node;
   }
 
@@ -434,9 +385,7 @@ class Parser {
       expect(TokenType::Assign);
       node->assignments.emplace_back(std::move(target), parse_expression(true));
     }
-    const size_t frame_start = unknown_.size();
     node->body = parse_statements({name_token("endwith")}, true);
-    seal_from(frame_start);
     return node;
   }
 
@@ -452,12 +401,10 @@ class Parser {
 
   StmtPtr parse_generation() {
     auto node = std::make_unique<GenerationStmt>(next().line);
-    const size_t frame_start = unknown_.size();
     const int saved_loop_depth = loop_depth_;
     loop_depth_ = 0;
     node->body = parse_statements({name_token("endgeneration")}, true);
     loop_depth_ = saved_loop_depth;
-    seal_from(frame_start);
     return node;
   }
 
@@ -551,13 +498,11 @@ class Parser {
 
   ExprPtr parse_condexpr() {
     int line = current().line;
-    const size_t start = unknown_.size();
     ExprPtr expr = parse_or();
     while (skip_if_name("if")) {
       ExprPtr test = parse_or();
       ExprPtr otherwise = skip_if_name("else") ? parse_condexpr() : nullptr;
       expr = checked(std::make_unique<ConditionExpr>(line, std::move(test), std::move(expr), std::move(otherwise)));
-      soften_from(start);
       line = current().line;
     }
     return expr;
@@ -882,9 +827,6 @@ class Parser {
       auto filter = std::make_unique<FilterExpr>(line, std::move(node), parse_dotted_name());
       if (current().type == TokenType::LParen) filter->args = parse_call_args();
       filter->function = find_filter(filter->name);
-      if (filter->function == nullptr) {
-        unknown_.push_back(UnknownCallable{fmt::format("No filter named {}.", text::repr(filter->name)), line});
-      }
       node = checked(std::move(filter));
     }
     return node;
@@ -904,9 +846,6 @@ class Parser {
       test->args.positional.push_back(parse_postfix(parse_primary()));
     }
     test->function = find_test(test->name);
-    if (test->function == nullptr) {
-      unknown_.push_back(UnknownCallable{fmt::format("No test named {}.", text::repr(test->name)), line});
-    }
     if (negated) return checked(std::make_unique<UnaryExpr>(ExprKind::Not, line, checked(std::move(test))));
     return checked(std::move(test));
   }
@@ -919,8 +858,6 @@ class Parser {
   std::vector<std::vector<Expected>> end_token_stack_;
   std::vector<std::string> tag_stack_;
   std::vector<std::string> names_seen_;
-  std::vector<UnknownCallable> unknown_;
-  std::vector<UnknownCallable> sealed_errors_;
 };
 
 }  // namespace

@@ -15,15 +15,23 @@ Value only_argument(std::string_view test, Arguments args) {
   return *a[0];
 }
 
-void no_arguments(std::string_view test, Arguments args) { ArgumentBinder(test, std::move(args), {}); }
+// Tests taking only the value; jinja2's are Python functions named test_NAME (callable is Python's builtin).
+void no_arguments(std::string_view test, const Arguments& args) {
+  if (!args.keyword.empty()) {
+    fail(fmt::format("test_{}() got an unexpected keyword argument {}", test, text::repr(args.keyword.front().first)));
+  }
+  if (args.positional.empty()) return;
+  if (test == "callable") fail(fmt::format("callable() takes exactly one argument ({} given)", args.positional.size() + 1));
+  fail(fmt::format("test_{}() takes 1 positional argument but {} were given", test, args.positional.size() + 1));
+}
 
 bool t_odd(Interpreter& in, const Value& v, Arguments args) {
-  no_arguments("odd", std::move(args));
+  no_arguments("odd", args);
   return equals(arithmetic(BinaryOp::Mod, v, Value::integer(2), in), Value::integer(1));
 }
 
 bool t_even(Interpreter& in, const Value& v, Arguments args) {
-  no_arguments("even", std::move(args));
+  no_arguments("even", args);
   return equals(arithmetic(BinaryOp::Mod, v, Value::integer(2), in), Value::integer(0));
 }
 
@@ -32,84 +40,84 @@ bool t_divisibleby(Interpreter& in, const Value& v, Arguments args) {
 }
 
 bool t_defined(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("defined", std::move(args));
+  no_arguments("defined", args);
   return !v.is_undefined();
 }
 
 bool t_undefined(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("undefined", std::move(args));
+  no_arguments("undefined", args);
   return v.is_undefined();
 }
 
 bool t_none(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("none", std::move(args));
+  no_arguments("none", args);
   return v.is_none();
 }
 
 bool t_boolean(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("boolean", std::move(args));
+  no_arguments("boolean", args);
   return v.is_bool();
 }
 
 bool t_false(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("false", std::move(args));
+  no_arguments("false", args);
   return v.is_bool() && !v.as_bool();
 }
 
 bool t_true(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("true", std::move(args));
+  no_arguments("true", args);
   return v.is_bool() && v.as_bool();
 }
 
 bool t_integer(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("integer", std::move(args));
+  no_arguments("integer", args);
   return v.is_int();
 }
 
 bool t_float(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("float", std::move(args));
+  no_arguments("float", args);
   return v.is_float();
 }
 
 bool t_lower(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("lower", std::move(args));
+  no_arguments("lower", args);
   return text::is_lower(v.str());
 }
 
 bool t_upper(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("upper", std::move(args));
+  no_arguments("upper", args);
   return text::is_upper(v.str());
 }
 
 bool t_string(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("string", std::move(args));
+  no_arguments("string", args);
   return v.is_string();
 }
 
 bool t_mapping(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("mapping", std::move(args));
+  no_arguments("mapping", args);
   return v.is_dict();
 }
 
 bool t_number(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("number", std::move(args));
+  no_arguments("number", args);
   return v.is_number();
 }
 
 // Python: has len() and __getitem__ (str, list, tuple, dict; jinja2's Undefined too).
 bool t_sequence(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("sequence", std::move(args));
+  no_arguments("sequence", args);
   if (v.is_string() || v.is_dict() || v.is_undefined()) return true;
   return v.is_list() && (v.as_list().kind == SequenceKind::List || v.as_list().kind == SequenceKind::Tuple);
 }
 
 bool t_iterable(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("iterable", std::move(args));
+  no_arguments("iterable", args);
   return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined() || (v.is_object() && v.as_object().iterable());
 }
 
 bool t_callable(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("callable", std::move(args));
+  no_arguments("callable", args);
   return v.callable() || v.is_undefined();  // jinja2's Undefined defines __call__ (to fail)
 }
 
@@ -126,19 +134,19 @@ bool t_sameas(Interpreter&, const Value& v, Arguments args) {
 }
 
 bool t_escaped(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("escaped", std::move(args));
+  no_arguments("escaped", args);
   return v.is_markup();
 }
 
 bool t_in(Interpreter&, const Value& v, Arguments args) { return contains(only_argument("in", std::move(args)), v); }
 
 bool t_filter(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("filter", std::move(args));
+  no_arguments("filter", args);
   return v.is_string() && find_filter(v.as_string()) != nullptr;
 }
 
 bool t_test(Interpreter&, const Value& v, Arguments args) {
-  no_arguments("test", std::move(args));
+  no_arguments("test", args);
   return v.is_string() && find_test(v.as_string()) != nullptr;
 }
 

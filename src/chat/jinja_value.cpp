@@ -82,6 +82,16 @@ Value Value::list(std::vector<Value> items, SequenceKind kind) {
   return Value(Storage(std::in_place_index<6>, std::move(data)));
 }
 
+Value Value::list(std::shared_ptr<ListData> data) { return Value(Storage(std::in_place_index<6>, std::move(data))); }
+
+void ListData::materialize() {
+  if (!pending) return;
+  // Moved out first: the body may fail, and must not run twice.
+  const auto body = std::move(pending);
+  pending = nullptr;
+  items = body();
+}
+
 Value Value::dict(std::shared_ptr<Dict> d) { return Value(Storage(std::in_place_index<7>, std::move(d))); }
 Value Value::dict() { return dict(std::make_shared<Dict>()); }
 Value Value::object(std::shared_ptr<Object> o) { return Value(Storage(std::in_place_index<8>, std::move(o))); }
@@ -308,7 +318,7 @@ std::string_view Value::type_name() const {
       switch (as_list().kind) {
         case SequenceKind::List: return "list";
         case SequenceKind::Tuple: return "tuple";
-        case SequenceKind::Generator: return "generator";
+        case SequenceKind::Generator: return as_list().iterator_type != nullptr ? as_list().iterator_type : "generator";
         case SequenceKind::DictKeys: return "dict_keys";
         case SequenceKind::DictValues: return "dict_values";
         case SequenceKind::DictItems: return "dict_items";
@@ -385,30 +395,54 @@ bool equals_at_depth(const Value& a, const Value& b, size_t depth) {
 
 namespace {
 
-bool less_than_at_depth(const Value& a, const Value& b, size_t depth) {
+template <typename T>
+bool apply_order(Ordering order, const T& x, const T& y) {
+  switch (order) {
+    case Ordering::Less: return x < y;
+    case Ordering::LessEqual: return x <= y;
+    case Ordering::Greater: return x > y;
+    case Ordering::GreaterEqual: return x >= y;
+  }
+  return false;
+}
+
+std::string_view order_symbol(Ordering order) {
+  switch (order) {
+    case Ordering::Less: return "<";
+    case Ordering::LessEqual: return "<=";
+    case Ordering::Greater: return ">";
+    case Ordering::GreaterEqual: return ">=";
+  }
+  return "?";
+}
+
+bool compare_order_at_depth(Ordering order, const Value& a, const Value& b, size_t depth) {
   if (depth > kMaxValueDepth) fail("maximum recursion depth exceeded in comparison");
   if (a.is_undefined()) a.fail_undefined();
   if (b.is_undefined()) b.fail_undefined();
   if (a.is_number() && b.is_number()) {
-    if (a.is_float() || b.is_float()) return a.as_double() < b.as_double();
-    return a.as_integer() < b.as_integer();
+    if (a.is_float() || b.is_float()) return apply_order(order, a.as_double(), b.as_double());
+    return apply_order(order, a.as_integer(), b.as_integer());
   }
-  if (a.is_string() && b.is_string()) return a.as_string() < b.as_string();  // UTF-8 order is code point order
+  if (a.is_string() && b.is_string()) return apply_order(order, a.as_string(), b.as_string());  // code point order
   if (a.is_list() && b.is_list() && a.as_list().kind == b.as_list().kind &&
       (a.as_list().kind == SequenceKind::List || a.as_list().kind == SequenceKind::Tuple)) {
+    // Python compares the first differing items with the same operator, else the lengths.
     const auto& x = a.as_list().items;
     const auto& y = b.as_list().items;
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
-      if (!equals_at_depth(x[i], y[i], depth + 1)) return less_than_at_depth(x[i], y[i], depth + 1);
+      if (!equals_at_depth(x[i], y[i], depth + 1)) return compare_order_at_depth(order, x[i], y[i], depth + 1);
     }
-    return x.size() < y.size();
+    return apply_order(order, x.size(), y.size());
   }
-  fail(fmt::format("'<' not supported between instances of '{}' and '{}'", a.type_name(), b.type_name()));
+  fail(fmt::format("'{}' not supported between instances of '{}' and '{}'", order_symbol(order), a.type_name(),
+                   b.type_name()));
 }
 
 }  // namespace
 
-bool less_than(const Value& a, const Value& b) { return less_than_at_depth(a, b, 0); }
+bool compare_order(Ordering order, const Value& a, const Value& b) { return compare_order_at_depth(order, a, b, 0); }
+bool less_than(const Value& a, const Value& b) { return compare_order(Ordering::Less, a, b); }
 
 size_t hash_value(const Value& v) {
   using Type = Value::Type;
@@ -426,6 +460,7 @@ size_t hash_value(const Value& v) {
     case Type::String:
       return std::hash<std::string_view>{}(v.as_string());
     case Type::List:
+      if (v.as_list().kind == SequenceKind::Generator) return std::hash<const void*>{}(&v.as_list());
       if (v.as_list().kind == SequenceKind::Tuple) {
         size_t h = 0x345678;
         for (const Value& item : v.as_list().items) h = h * 1000003 ^ hash_value(item);

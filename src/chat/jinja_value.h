@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,6 +43,14 @@ struct ListData {
   bool is_group = false;
   // How many items of a generator have been consumed: like Python's, a generator iterates only once.
   size_t consumed = 0;
+  // A generator whose body has not run yet. jinja2's map/select-style filters are Python generator functions:
+  // their work, and their errors, happen only when something iterates the result.
+  std::function<std::vector<Value>()> pending;
+  // Python's type name for this kind of iterator when it is not a plain generator ("list_reverseiterator").
+  const char* iterator_type = nullptr;
+
+  // Runs a pending generator body (once).
+  void materialize();
 };
 
 // Destroys values without recursion, so that a template-built list nested a million deep cannot overflow the
@@ -71,6 +80,7 @@ class Value {
   static Value string(std::string s, bool markup = false);
   static Value string(std::shared_ptr<const std::string> s, bool markup = false);
   static Value list(std::vector<Value> items, SequenceKind kind = SequenceKind::List);
+  static Value list(std::shared_ptr<ListData> data);
   static Value dict(std::shared_ptr<Dict> d);
   static Value dict();
   static Value object(std::shared_ptr<Object> o);
@@ -137,7 +147,9 @@ class Value {
 // Python ==, and the ordering used by <, sorted(), min() and max() (throws TypeError-like errors for
 // unorderable pairs and UndefinedError for undefined operands).
 bool equals(const Value& a, const Value& b);
-bool less_than(const Value& a, const Value& b);
+enum class Ordering : uint8_t { Less, LessEqual, Greater, GreaterEqual };
+bool compare_order(Ordering order, const Value& a, const Value& b);
+bool less_than(const Value& a, const Value& b);  // compare_order(Less, ...): what sorted() uses
 // Python hash() for the hashable values (None, bool, numbers, strings, tuples); fails for lists and dicts.
 size_t hash_value(const Value& v);
 

@@ -2,6 +2,7 @@
 #include <stdexcept>
 
 #include "chat/jinja_builtins.h"
+#include "chat/jinja_compiler.h"
 #include "chat/jinja_interpreter.h"
 #include "chat/jinja_json.h"
 #include "chat/jinja_parser.h"
@@ -21,6 +22,7 @@ Template::Template(std::string_view source, TemplateOptions options) {
   parsed->options = std::move(options);
   // HF transformers renders chat templates with trim_blocks and lstrip_blocks on.
   parsed->body = jinja::parse_template(source, jinja::LexerOptions{true, true}, parsed->options.limits.max_nesting_depth);
+  jinja::compile(parsed->body, parsed->options);
   parsed_ = std::move(parsed);
 }
 
