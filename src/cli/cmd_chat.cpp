@@ -72,8 +72,9 @@ class LineReader {
   explicit LineReader(bool interactive) : interactive_(interactive) {}
 
   // The next line, without its newline; nullopt at the end of the input. An interactive read that Ctrl-C
-  // interrupts returns "" (the line typed so far is dropped).
+  // interrupts returns "" and sets interrupted() (the line typed so far is dropped).
   std::optional<std::string> read(const char* prompt) {
+    interrupted_ = false;
     if (!interactive_) {
       std::string line;
       if (!std::getline(std::cin, line)) return std::nullopt;
@@ -84,6 +85,7 @@ class LineReader {
     const std::unique_ptr<char, decltype(&std::free)> line(readline(prompt), &std::free);
     if (line == nullptr) {
       if (!g_interrupted.exchange(false)) return std::nullopt;
+      interrupted_ = true;
       std::fputc('\n', stdout);
       return std::string();
     }
@@ -91,12 +93,15 @@ class LineReader {
     return std::string(line.get());
   }
 
+  bool interrupted() const { return interrupted_; }
+
  private:
   bool interactive_;
+  bool interrupted_ = false;
 };
 
 // One message: a line, lines joined by a trailing backslash, or a block between lines of """. nullopt at the end
-// of the input.
+// of the input; "" when Ctrl-C abandons the message.
 std::optional<std::string> read_message(LineReader& reader, bool interactive) {
   const char* prompt = interactive ? "> " : "";
   const char* continuation = interactive ? "... " : "";
@@ -107,6 +112,7 @@ std::optional<std::string> read_message(LineReader& reader, bool interactive) {
     if (text.size() >= 3 && text.ends_with("\"\"\"")) return text.substr(0, text.size() - 3);
     while (true) {
       line = reader.read(continuation);
+      if (reader.interrupted()) return std::string();
       if (!line) return text;
       if (line->ends_with("\"\"\"")) return text + "\n" + line->substr(0, line->size() - 3);
       text += "\n" + *line;
@@ -116,6 +122,7 @@ std::optional<std::string> read_message(LineReader& reader, bool interactive) {
   while (line->ends_with('\\')) {
     text += line->substr(0, line->size() - 1) + "\n";
     line = reader.read(continuation);
+    if (reader.interrupted()) return std::string();
     if (!line) return text;
   }
   return text + *line;
