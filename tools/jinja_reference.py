@@ -22,6 +22,7 @@ import datetime
 import json
 import os
 import sys
+import warnings
 
 import jinja2
 import jinja2.ext
@@ -135,6 +136,8 @@ def update_cases(path):
 
 
 def main(argv):
+    # jinja2 compiles templates to Python; odd constant expressions make Python warn about its own code.
+    warnings.simplefilter("ignore")
     if len(argv) == 3 and argv[1] == "--cases":
         document = render_cases(argv[2])[1]
     elif len(argv) == 3 and argv[1] == "--update-cases":

@@ -394,22 +394,26 @@ void Interpreter::run_loop(const ForStmt& stmt, const Value& iterable, uint32_t 
     }
     items = std::move(kept);
   }
-  if (items.empty()) {
-    if (!stmt.otherwise.empty()) {
+  // jinja2 runs the else block unless some iteration reached the end of the body: it clears its flag there, so a
+  // loop whose every pass ended in break or continue still runs it.
+  bool completed_an_iteration = false;
+  if (!items.empty()) {
+    auto loop = std::make_shared<Loop>(stmt, std::move(items), depth);
+    const Value loop_value = Value::object(loop);
+    for (size_t i = 0; i < loop->items().size(); ++i) {
+      count_iterations(1);
+      loop->set_index(i);
       FrameScope scope(frame_, std::make_shared<Frame>(outer));
-      render_body(stmt.otherwise);
+      frame_->set("loop", loop_value);
+      assign(stmt.target, loop->items()[i]);
+      const Flow flow = render_body(stmt.body);
+      if (flow == Flow::Normal) completed_an_iteration = true;
+      if (flow == Flow::Break) break;
     }
-    return;
   }
-  auto loop = std::make_shared<Loop>(stmt, std::move(items), depth);
-  const Value loop_value = Value::object(loop);
-  for (size_t i = 0; i < loop->items().size(); ++i) {
-    count_iterations(1);
-    loop->set_index(i);
+  if (!completed_an_iteration && !stmt.otherwise.empty()) {
     FrameScope scope(frame_, std::make_shared<Frame>(outer));
-    frame_->set("loop", loop_value);
-    assign(stmt.target, loop->items()[i]);
-    if (render_body(stmt.body) == Flow::Break) break;
+    render_body(stmt.otherwise);
   }
 }
 

@@ -36,7 +36,13 @@ json run_reference(const std::string& arguments) {
     throw std::runtime_error("/usr/bin/python3 is missing: install python3 and python3-jinja2 to run these tests");
   }
   const std::string script = std::string(HEARTH_SOURCE_DIR) + "/tools/jinja_reference.py";
-  const std::string command = std::string(kPython) + " " + quote(script) + " " + arguments + " 2>&1";
+  // stderr goes to a file: only stdout carries the JSON, and stderr explains failures.
+  char stderr_template[] = "/tmp/hearth-jinja-stderr-XXXXXX";
+  const int stderr_fd = mkstemp(stderr_template);
+  if (stderr_fd < 0) throw std::runtime_error("cannot create a temporary file");
+  close(stderr_fd);
+  const std::string stderr_path = stderr_template;
+  const std::string command = std::string(kPython) + " " + quote(script) + " " + arguments + " 2>" + quote(stderr_path);
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
   if (!pipe) throw std::runtime_error("cannot start " + command);
   std::string output;
@@ -44,9 +50,12 @@ json run_reference(const std::string& arguments) {
   size_t n;
   while ((n = std::fread(buffer, 1, sizeof buffer, pipe.get())) > 0) output.append(buffer, n);
   const int status = pclose(pipe.release());
+  std::ifstream errors_in(stderr_path);
+  const std::string errors((std::istreambuf_iterator<char>(errors_in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove(stderr_path);
   if (status != 0) {
     throw std::runtime_error("the jinja2 reference renderer failed (is python3-jinja2 installed?): " + command +
-                             "\n" + output);
+                             "\n" + errors + output);
   }
   return json::parse(output);
 }
