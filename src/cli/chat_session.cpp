@@ -101,6 +101,7 @@ TurnReport ChatSession::respond(std::string_view user_text, const std::function<
   std::vector<int32_t> tokens;
   try {
     tokens = tokenize_conversation();
+    if (tokens.empty()) throw std::runtime_error("the chat template rendered an empty prompt");
     if (static_cast<int64_t>(tokens.size()) >= n_ctx) {
       throw ConversationTooLong(fmt::format(
           "the conversation with this message is {} tokens, too long for the context of {} tokens; /reset starts "
