@@ -111,6 +111,38 @@ TEST(CliChat, MultiLineInputAndCommands) {
   EXPECT_GT(result.turns[2].prompt, 15);
 }
 
+TEST(CliChat, TemplateFlags) {
+  const auto chatml = chat("Hi\n", "--template chatml");
+  ASSERT_EQ(chatml.exit_code, 0) << chatml.err;
+  EXPECT_EQ(chatml.err.find("no chat template"), std::string::npos) << chatml.err;
+  EXPECT_NE(chatml.err.find("end of turn '<|im_end|>'"), std::string::npos) << chatml.err;
+
+  const auto unknown = chat("Hi\n", "--template nonesuch");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("hearth chat: "), std::string::npos) << unknown.err;
+}
+
+// The llama-2 prompt, but assistant turns end with the text "_whatsnew", which the demo model's greedy reply to
+// this message spells out within 16 tokens: generation stops there, without printing it.
+TEST(CliChat, StopsAtTheTemplatesEndOfTurnText) {
+  const std::filesystem::path file = std::filesystem::path(::testing::TempDir()) / "end_of_turn_template.jinja";
+  std::ofstream(file, std::ios::binary)
+      << "{%- for message in messages -%}{%- if message.role == 'assistant' -%}"
+         "{{ ' ' ~ message.content ~ ' _whatsnew' }}"
+         "{%- else -%}{{ bos_token ~ '[INST] ' ~ message.content ~ ' [/INST]' }}{%- endif -%}{%- endfor -%}";
+  const auto plain = chat("Hello, who are you?\n");
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  ASSERT_NE(plain.out.find("_whatsnew"), std::string::npos) << "the demo model's reply changed: " << plain.out;
+
+  const auto stopped = chat("Hello, who are you?\n", "--template-file " + file.string());
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.err;
+  EXPECT_NE(stopped.err.find("end of turn '_whatsnew'"), std::string::npos) << stopped.err;
+  ASSERT_EQ(stopped.turns.size(), 1u) << stopped.err;
+  EXPECT_LT(stopped.turns[0].generated, 16);
+  EXPECT_NE(stopped.err.find("end: end-of-turn"), std::string::npos) << stopped.err;
+  EXPECT_EQ(stopped.out, plain.out.substr(0, plain.out.find("_whatsnew")) + "\n");
+}
+
 TEST(CliChat, MissingModelFails) {
   const auto result = test::run_command((test::bin_dir() / "hearth").string() +
                                         " chat -m /nonexistent.gguf < /dev/null 2>&1");
