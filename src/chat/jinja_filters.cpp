@@ -26,9 +26,10 @@ Value soft_str(const Value& v) { return v.is_string() ? v : Value::string(v.str(
 Value generator(std::vector<Value> items) { return Value::list(std::move(items), SequenceKind::Generator); }
 
 // A generator whose body runs when the result is first iterated, as with jinja2's generator-function filters.
-Value lazy_generator(std::function<std::vector<Value>()> body) {
+Value lazy_generator(const char* function, std::function<std::vector<Value>()> body) {
   auto data = std::make_shared<ListData>();
   data->kind = SequenceKind::Generator;
+  data->generator_function = function;
   data->pending = std::move(body);
   return Value::list(std::move(data));
 }
@@ -291,7 +292,7 @@ Value f_attr(Interpreter& in, Value v, Arguments args) {
 
 Value f_batch(Interpreter& in, Value v, Arguments args) {
   ArgumentBinder a("batch", std::move(args), {"linecount", "fill_with"}, 1);
-  return lazy_generator([&in, v, a = std::move(a)] {
+  return lazy_generator("do_batch", [&in, v, a = std::move(a)] {
     const int64_t count = to_int_argument(*a[0]);
     std::vector<Value> batches;
     std::vector<Value> current;
@@ -534,7 +535,7 @@ Value f_int(Interpreter&, Value v, Arguments args) {
 
 Value f_items(Interpreter& in, Value v, Arguments args) {
   ArgumentBinder("items", std::move(args), {});
-  return lazy_generator([&in, v] {
+  return lazy_generator("do_items", [&in, v] {
     std::vector<Value> items;
     if (v.is_undefined()) return items;
     if (!v.is_dict()) fail("Can only get item pairs from a mapping.");
@@ -588,7 +589,7 @@ Value f_lower(Interpreter&, Value v, Arguments args) {
 }
 
 Value f_map(Interpreter& in, Value v, Arguments args) {
-  return lazy_generator([&in, v, args = std::move(args)] {
+  return lazy_generator("sync_do_map", [&in, v, args = std::move(args)] {
     std::vector<Value> out;
     if (!v.truthy()) return out;
     const auto attribute =
@@ -647,7 +648,7 @@ Value f_random(Interpreter& in, Value v, Arguments args) {
 }
 
 Value select_or_reject(Interpreter& in, Value v, Arguments args, bool select, bool by_attribute) {
-  return lazy_generator([&in, v, args = std::move(args), select, by_attribute] {
+  return lazy_generator("select_or_reject", [&in, v, args = std::move(args), select, by_attribute] {
     std::vector<Value> out;
     if (!v.truthy()) return out;
     size_t offset = 0;
@@ -758,7 +759,7 @@ Value f_safe(Interpreter&, Value v, Arguments args) {
 
 Value f_slice(Interpreter& in, Value v, Arguments args) {
   ArgumentBinder a("slice", std::move(args), {"slices", "fill_with"}, 1);
-  return lazy_generator([&in, v, a = std::move(a)] {
+  return lazy_generator("sync_do_slice", [&in, v, a = std::move(a)] {
     const int64_t slices = to_int_argument(*a[0]);
     std::vector<Value> seq = items_of(in, v);
     if (slices == 0) fail("integer division or modulo by zero");
@@ -946,7 +947,7 @@ Value f_truncate(Interpreter&, Value v, Arguments args) {
 
 Value f_unique(Interpreter& in, Value v, Arguments args) {
   ArgumentBinder a("unique", std::move(args), {"case_sensitive", "attribute"});
-  return lazy_generator([&in, v, a = std::move(a)] {
+  return lazy_generator("do_unique", [&in, v, a = std::move(a)] {
     const AttributeGetter getter(a[1], !as_flag(a[0]));
     std::unordered_multimap<size_t, Value> seen;
     std::vector<Value> out;

@@ -12,38 +12,112 @@
 namespace hearth::chat::jinja {
 namespace {
 
-constexpr std::string_view kStringMethods[] = {
-    "capitalize", "casefold", "center", "count", "endswith", "find", "format", "index", "isalnum", "isalpha",
-    "isascii", "isdecimal", "isdigit", "isidentifier", "islower", "isnumeric", "isspace", "istitle", "isupper",
-    "join", "ljust", "lower", "lstrip", "partition", "removeprefix", "removesuffix", "replace", "rfind", "rindex",
-    "rjust", "rpartition", "rsplit", "rstrip", "split", "splitlines", "startswith", "strip", "swapcase", "title",
-    "upper", "zfill",
+// How CPython checks a method's arguments, which decides its error messages.
+enum class Style : uint8_t {
+  NoArguments,     // METH_NOARGS: "str.upper() takes no arguments (1 given)"
+  OneArgument,     // METH_O: "list.append() takes exactly one argument (0 given)"
+  Positional,      // "strip expected at most 1 argument, got 2"
+  ParseTuple,      // "find() takes at least 1 argument (0 given)"
+  KeywordsOnly,    // list.sort(*, key, reverse)
+  Any,             // str.format
 };
-constexpr std::string_view kListMethods[] = {
-    "append", "clear", "copy", "count", "extend", "index", "insert", "pop", "remove", "reverse", "sort",
+
+struct Signature {
+  std::string_view name;
+  Style style;
+  uint8_t min = 0;
+  uint8_t max = 0;
+  bool keywords = false;  // accepts keyword arguments
 };
-constexpr std::string_view kTupleMethods[] = {"count", "index"};
-constexpr std::string_view kDictMethods[] = {
-    "clear", "copy", "get", "items", "keys", "pop", "popitem", "setdefault", "update", "values",
+
+constexpr Signature kStringSignatures[] = {
+    {"capitalize", Style::NoArguments}, {"casefold", Style::NoArguments},   {"center", Style::Positional, 1, 2},
+    {"count", Style::ParseTuple, 1, 3}, {"endswith", Style::ParseTuple, 1, 3}, {"find", Style::ParseTuple, 1, 3},
+    {"format", Style::Any},             {"index", Style::ParseTuple, 1, 3},   {"isalnum", Style::NoArguments},
+    {"isalpha", Style::NoArguments},    {"isascii", Style::NoArguments},      {"isdecimal", Style::NoArguments},
+    {"isdigit", Style::NoArguments},    {"isidentifier", Style::NoArguments}, {"islower", Style::NoArguments},
+    {"isnumeric", Style::NoArguments},  {"isspace", Style::NoArguments},      {"istitle", Style::NoArguments},
+    {"isupper", Style::NoArguments},    {"join", Style::OneArgument},         {"ljust", Style::Positional, 1, 2},
+    {"lower", Style::NoArguments},      {"lstrip", Style::Positional, 0, 1},  {"partition", Style::OneArgument},
+    {"removeprefix", Style::OneArgument}, {"removesuffix", Style::OneArgument}, {"replace", Style::Positional, 2, 3},
+    {"rfind", Style::ParseTuple, 1, 3}, {"rindex", Style::ParseTuple, 1, 3},  {"rjust", Style::Positional, 1, 2},
+    {"rpartition", Style::OneArgument}, {"rsplit", Style::ParseTuple, 0, 2, true}, {"rstrip", Style::Positional, 0, 1},
+    {"split", Style::ParseTuple, 0, 2, true}, {"splitlines", Style::ParseTuple, 0, 1, true},
+    {"startswith", Style::ParseTuple, 1, 3}, {"strip", Style::Positional, 0, 1}, {"swapcase", Style::NoArguments},
+    {"title", Style::NoArguments},      {"upper", Style::NoArguments},        {"zfill", Style::OneArgument},
+};
+constexpr Signature kListSignatures[] = {
+    {"append", Style::OneArgument},     {"clear", Style::NoArguments},       {"copy", Style::NoArguments},
+    {"count", Style::OneArgument},      {"extend", Style::OneArgument},      {"index", Style::Positional, 1, 3},
+    {"insert", Style::Positional, 2, 2}, {"pop", Style::Positional, 0, 1},   {"remove", Style::OneArgument},
+    {"reverse", Style::NoArguments},    {"sort", Style::KeywordsOnly, 0, 0, true},
+};
+constexpr Signature kTupleSignatures[] = {{"count", Style::OneArgument}, {"index", Style::Positional, 1, 3}};
+constexpr Signature kDictSignatures[] = {
+    {"clear", Style::NoArguments},       {"copy", Style::NoArguments},        {"get", Style::Positional, 1, 2},
+    {"items", Style::NoArguments},       {"keys", Style::NoArguments},        {"pop", Style::Positional, 1, 2},
+    {"popitem", Style::NoArguments},     {"setdefault", Style::Positional, 1, 2}, {"update", Style::Positional, 0, 1, true},
+    {"values", Style::NoArguments},
 };
 
 template <size_t N>
-bool listed(const std::string_view (&names)[N], std::string_view name) {
-  return std::find(std::begin(names), std::end(names), name) != std::end(names);
+const Signature* find_signature(const Signature (&table)[N], std::string_view name) {
+  for (const Signature& signature : table) {
+    if (signature.name == name) return &signature;
+  }
+  return nullptr;
 }
 
-bool has_method(const Value& receiver, std::string_view name) {
+const Signature* signature_of(const Value& receiver, std::string_view name) {
   switch (receiver.type()) {
-    case Value::Type::String: return listed(kStringMethods, name);
-    case Value::Type::Dict: return listed(kDictMethods, name);
+    case Value::Type::String: return find_signature(kStringSignatures, name);
+    case Value::Type::Dict: return find_signature(kDictSignatures, name);
     case Value::Type::List:
-      if (receiver.as_list().kind == SequenceKind::List) return listed(kListMethods, name);
-      if (receiver.as_list().kind == SequenceKind::Tuple) return listed(kTupleMethods, name);
-      return false;
+      if (receiver.as_list().kind == SequenceKind::List) return find_signature(kListSignatures, name);
+      if (receiver.as_list().kind == SequenceKind::Tuple) return find_signature(kTupleSignatures, name);
+      return nullptr;
     default:
-      return false;
+      return nullptr;
   }
 }
+
+std::string plural(size_t n, std::string_view word) { return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s"); }
+
+// Fails with CPython's message when a method gets the wrong number or kind of arguments.
+void check_signature(const Value& receiver, const Signature& signature, const Arguments& args) {
+  const std::string_view type = receiver.type_name();
+  const std::string_view name = signature.name;
+  const size_t n = args.positional.size();
+  if (!args.keyword.empty() && !signature.keywords && signature.style != Style::Any) {
+    fail(fmt::format("{}.{}() takes no keyword arguments", type, name));
+  }
+  switch (signature.style) {
+    case Style::NoArguments:
+      if (n != 0) fail(fmt::format("{}.{}() takes no arguments ({} given)", type, name, n));
+      return;
+    case Style::OneArgument:
+      if (n != 1) fail(fmt::format("{}.{}() takes exactly one argument ({} given)", type, name, n));
+      return;
+    case Style::Positional:
+      if (signature.min == signature.max && n != signature.min) {
+        fail(fmt::format("{} expected {}, got {}", name, plural(signature.min, "argument"), n));
+      }
+      if (n < signature.min) fail(fmt::format("{} expected at least {}, got {}", name, plural(signature.min, "argument"), n));
+      if (n > signature.max) fail(fmt::format("{} expected at most {}, got {}", name, plural(signature.max, "argument"), n));
+      return;
+    case Style::ParseTuple:
+      if (n < signature.min) fail(fmt::format("{}() takes at least {} ({} given)", name, plural(signature.min, "argument"), n));
+      if (n > signature.max) fail(fmt::format("{}() takes at most {} ({} given)", name, plural(signature.max, "argument"), n));
+      return;
+    case Style::KeywordsOnly:
+      if (n != 0) fail(fmt::format("{}() takes no positional arguments", name));
+      return;
+    case Style::Any:
+      return;
+  }
+}
+
+bool has_method(const Value& receiver, std::string_view name) { return signature_of(receiver, name) != nullptr; }
 
 // `receiver.name` as a value (e.g. printed, or passed around before being called).
 class BoundMethod final : public Object {
@@ -489,7 +563,9 @@ std::optional<Value> find_method(const Value& receiver, std::string_view name) {
 
 std::optional<Value> call_method(Interpreter& interpreter, const Value& receiver, std::string_view name,
                                  Arguments& args) {
-  if (!has_method(receiver, name)) return std::nullopt;
+  const Signature* signature = signature_of(receiver, name);
+  if (signature == nullptr) return std::nullopt;
+  check_signature(receiver, *signature, args);
   switch (receiver.type()) {
     case Value::Type::String: return string_method(interpreter, receiver, name, args);
     case Value::Type::List: return list_method(interpreter, receiver, name, args);

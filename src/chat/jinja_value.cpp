@@ -198,7 +198,14 @@ void append_repr(std::string& out, const Value& v, ReprStack& stack) {
           out += ')';
           break;
         case SequenceKind::Generator:
-          out += "<generator object>";
+          // Like Python's, with this object's address.
+          if (list.iterator_type != nullptr) {
+            out += fmt::format("<{} object at {}>", list.iterator_type, static_cast<const void*>(&list));
+          } else {
+            out += fmt::format("<generator object {} at {}>",
+                               list.generator_function != nullptr ? list.generator_function : "<genexpr>",
+                               static_cast<const void*>(&list));
+          }
           return;
         case SequenceKind::DictKeys:
         case SequenceKind::DictValues:

@@ -48,6 +48,8 @@ struct ListData {
   std::function<std::vector<Value>()> pending;
   // Python's type name for this kind of iterator when it is not a plain generator ("list_reverseiterator").
   const char* iterator_type = nullptr;
+  // The jinja2 function a generator comes from, which Python shows in its repr ("sync_do_map").
+  const char* generator_function = nullptr;
 
   // Runs a pending generator body (once).
   void materialize();
