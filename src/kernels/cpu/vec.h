@@ -52,12 +52,6 @@ inline void dot_rows(const float* rows, int64_t stride, const float* x, int64_t 
   }
 }
 
-inline float dot_f32(const float* a, const float* b, int64_t n) {
-  float result;
-  dot_rows<1>(a, 0, b, n, &result);
-  return result;
-}
-
 // out[j] = dot(rows + j * stride, x) for j < n_rows, four rows at a time.
 inline void dot_many(const float* rows, int64_t stride, int64_t n_rows, const float* x, int64_t n, float* out) {
   int64_t j = 0;
