@@ -63,6 +63,10 @@ class Loop final : public Object {
   Value call(Interpreter& interpreter, Arguments args) override;
   std::optional<size_t> length() const override { return items_.size(); }
   bool iterable() const override { return true; }
+  void release_references() override {
+    release_values(items_);
+    last_changed_.reset();
+  }
 
   void set_index(size_t index) { index_ = index; }
   const std::vector<Value>& items() const { return items_; }
@@ -86,8 +90,11 @@ class LoopMethod final : public Object {
     return fmt::format("<bound method LoopContext.{} of {}>", is_cycle_ ? "cycle" : "changed", loop_->repr());
   }
   bool callable() const override { return true; }
-  Value call(Interpreter&, Arguments args) override {
-    return is_cycle_ ? loop_->cycle(std::move(args)) : Value::boolean(loop_->changed(std::move(args)));
+  Value call(Interpreter& interpreter, Arguments args) override {
+    if (is_cycle_) return loop_->cycle(std::move(args));
+    // loop.changed() keeps its arguments, which may hold the loop itself.
+    interpreter.track(Value::object(loop_));
+    return Value::boolean(loop_->changed(std::move(args)));
   }
 
  private:
