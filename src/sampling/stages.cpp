@@ -151,8 +151,8 @@ void apply_min_p(Candidates& candidates, float p, std::size_t min_keep) {
     candidates.truncate(min_keep);
     return;
   }
-  // The passing tokens are the highest ones, so sorting them to the front and cutting keeps exactly them.
-  candidates.sort_prefix_by_logit(passing);
+  // The passing tokens are the highest ones, so moving them to the front and cutting keeps exactly them.
+  candidates.select_best(passing);
   candidates.truncate(passing);
 }
 
