@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <initializer_list>
+
 #include "chat/jinja_builtins.h"
 #include "chat/jinja_interpreter.h"
 #include "chat/jinja_text.h"
@@ -37,6 +40,11 @@ bool has_safe_repr(const Value& v, size_t depth = 0) {
   }
 }
 
+// Whether all flags are set; every operand is evaluated (in order), unlike &&, so all children get folded.
+bool all(std::initializer_list<bool> flags) {
+  return std::all_of(flags.begin(), flags.end(), [](bool flag) { return flag; });
+}
+
 // Folds constant subexpressions bottom-up, like jinja2's Optimizer with Expr.as_const.
 class ConstantFolder {
  public:
@@ -63,19 +71,19 @@ class ConstantFolder {
         for (ExprPtr& item : static_cast<SequenceExpr&>(*e).items) constant &= fold(item);
         break;
       case ExprKind::Dict:
-        for (auto& [key, value] : static_cast<DictExpr&>(*e).items) constant &= fold(key) & fold(value);
+        for (auto& [key, value] : static_cast<DictExpr&>(*e).items) constant &= all({fold(key), fold(value)});
         break;
       case ExprKind::GetAttr:
         constant = fold(static_cast<GetAttrExpr&>(*e).object);
         break;
       case ExprKind::GetItem: {
         auto& getitem = static_cast<GetItemExpr&>(*e);
-        constant = fold(getitem.object) & fold(getitem.index);
+        constant = all({fold(getitem.object), fold(getitem.index)});
         break;
       }
       case ExprKind::Slice: {
         auto& slice = static_cast<SliceExpr&>(*e);
-        return fold(slice.start) & fold(slice.stop) & fold(slice.step);  // only ever folded with its subscript
+        return all({fold(slice.start), fold(slice.stop), fold(slice.step)});  // folded only with its subscript
       }
       case ExprKind::Call: {
         auto& call = static_cast<CallExpr&>(*e);
@@ -93,7 +101,7 @@ class ConstantFolder {
       }
       case ExprKind::Test: {
         auto& test = static_cast<TestExpr&>(*e);
-        constant = fold(test.operand) & fold_arguments(test.args);
+        constant = all({fold(test.operand), fold_arguments(test.args)});
         constant &= test.function != nullptr;
         break;
       }
@@ -154,7 +162,7 @@ class ConstantFolder {
     bool constant = true;
     for (ExprPtr& arg : args.positional) constant &= fold(arg);
     for (auto& [name, arg] : args.keyword) constant &= fold(arg);
-    constant &= fold(args.star_args) & fold(args.star_kwargs);
+    constant &= all({fold(args.star_args), fold(args.star_kwargs)});
     return constant;
   }
 

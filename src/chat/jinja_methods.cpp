@@ -172,7 +172,7 @@ std::optional<std::string_view> optional_chars(const std::optional<Value>& v, st
   return std::string_view(v->as_string());
 }
 
-std::string pad_fill(const ArgumentBinder& a, std::string_view method) {
+std::string pad_fill(const ArgumentBinder& a) {
   if (!a[1]) return " ";
   if (!a[1]->is_string()) fail(fmt::format("The fill character must be a unicode character, not {}", a[1]->type_name()));
   if (text::codepoint_count(a[1]->as_string()) != 1) fail("The fill character must be exactly one character long");
@@ -299,7 +299,7 @@ std::optional<Value> string_method(Interpreter& in, const Value& receiver, std::
   if (name == "center" || name == "ljust" || name == "rjust") {
     ArgumentBinder a(name, std::move(args), {"width", "fillchar"}, 1);
     const int64_t width = to_int_argument(*a[0]);
-    const std::string fill = pad_fill(a, name);
+    const std::string fill = pad_fill(a);
     in.check_size(static_cast<size_t>(std::max<int64_t>(width, 0)) * fill.size());
     const auto length = static_cast<int64_t>(text::codepoint_count(s));
     if (width <= length) return result(s);
