@@ -37,11 +37,10 @@ json run_reference(const std::string& arguments) {
   }
   const std::string script = std::string(HEARTH_SOURCE_DIR) + "/tools/jinja_reference.py";
   // stderr goes to a file: only stdout carries the JSON, and stderr explains failures.
-  char stderr_template[] = "/tmp/hearth-jinja-stderr-XXXXXX";
-  const int stderr_fd = mkstemp(stderr_template);
+  std::string stderr_path = (std::filesystem::temp_directory_path() / "hearth-jinja-stderr-XXXXXX").string();
+  const int stderr_fd = mkstemp(stderr_path.data());
   if (stderr_fd < 0) throw std::runtime_error("cannot create a temporary file");
   close(stderr_fd);
-  const std::string stderr_path = stderr_template;
   const std::string command = std::string(kPython) + " " + quote(script) + " " + arguments + " 2>" + quote(stderr_path);
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
   if (!pipe) throw std::runtime_error("cannot start " + command);
@@ -69,8 +68,8 @@ json reference_render_all(const std::vector<std::pair<std::string, json>>& rende
   for (size_t i = 0; i < renders.size(); ++i) {
     document["cases"].push_back({{"name", std::to_string(i)}, {"template", renders[i].first}, {"context", renders[i].second}});
   }
-  char dir_template[] = "/tmp/hearth-jinja-XXXXXX";
-  const char* dir = mkdtemp(dir_template);
+  std::string dir_template = (std::filesystem::temp_directory_path() / "hearth-jinja-XXXXXX").string();
+  const char* dir = mkdtemp(dir_template.data());
   if (dir == nullptr) throw std::runtime_error("cannot create a temporary directory");
   const std::string cases_path = std::string(dir) + "/cases.json";
   std::ofstream(cases_path, std::ios::binary) << document.dump();
