@@ -80,6 +80,7 @@ struct AttentionGroup {
 // The largest operands a context will pass, so a backend can size its own scratch once.
 struct WorkspaceLimits {
   int64_t max_weight_cols = 0;  // longest weight row (input width of any matmul)
+  int64_t max_tokens = 0;       // most activation rows of any matmul (the batch size)
   int64_t n_cells = 0;          // KV cache cells
   int64_t key_width = 0;
   int64_t value_width = 0;
@@ -100,6 +101,7 @@ class Backend {
   // out row i = table row ids[i] as f32 (embedding lookup).
   virtual void get_rows(const Weight& table, std::span<const int32_t> ids, Matrix out) = 0;
   // y = x . w^T: y row t, column r = dot(x row t, w row r). x.cols == w.cols, y is x.rows x w.rows.
+  // x is first rounded to the weight type's activation format as llama.cpp does (kernels/cpu/activations.h).
   virtual void matmul(const Weight& w, const Matrix& x, Matrix y) = 0;
   // x row t += bias (bias.size() == x.cols).
   virtual void add_bias(Matrix x, std::span<const float> bias) = 0;
@@ -117,7 +119,9 @@ class Backend {
   // Stores key row t and value row t of the batch into cache cell cells[t].
   virtual void store_kv(const KvLayer& layer, const Matrix& keys, const Matrix& values,
                         std::span<const int32_t> cells) = 0;
-  // out row of each query = softmax attention of its q row over the cells its group lets it see.
+  // out row of each query = softmax attention of its q row over the cells its group lets it see. With an F16
+  // cache, q and the softmax weights are rounded to f16 before their products with keys and values, as
+  // llama.cpp's attention (without flash attention) multiplies them.
   virtual void attention(const Matrix& q, const KvLayer& layer, std::span<const AttentionGroup> groups,
                          const AttentionShape& shape, Matrix out) = 0;
   // Turns the cached keys of cells[i] by deltas[i] positions (moving tokens within a sequence keeps keys valid,

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "backend/backend.h"
+#include "kernels/cpu/activations.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/matmul.h"
@@ -40,18 +41,20 @@ class CpuBackend final : public Backend {
   uint64_t workspace_bytes(const WorkspaceLimits& limits) const override {
     const auto threads = static_cast<uint64_t>(pool_.size());
     const uint64_t tiles = threads * static_cast<uint64_t>(cpu::matmul_tile_floats(limits.max_weight_cols));
-    const uint64_t scores = threads * static_cast<uint64_t>(limits.n_cells);
+    const uint64_t rounded = static_cast<uint64_t>(limits.max_tokens) * static_cast<uint64_t>(limits.max_weight_cols);
+    const uint64_t scores = threads * static_cast<uint64_t>(attention_scratch_floats(limits));
     // Keys and values of the attended cells, converted to f32 once per layer and shared by every query.
     const uint64_t gathered = static_cast<uint64_t>(limits.n_cells) *
                               static_cast<uint64_t>(std::max(limits.key_width, limits.value_width));
-    return (tiles + scores + 2 * gathered) * sizeof(float);
+    return (tiles + rounded + scores + 2 * gathered) * sizeof(float);
   }
 
   void reserve(const WorkspaceLimits& limits) override {
     limits_ = limits;
     const int64_t threads = pool_.size();
     tiles_ = allocate(sizeof(float) * threads * cpu::matmul_tile_floats(limits.max_weight_cols));
-    scores_ = allocate(sizeof(float) * threads * limits.n_cells);
+    rounded_ = allocate(sizeof(float) * limits.max_tokens * limits.max_weight_cols);
+    scores_ = allocate(sizeof(float) * threads * attention_scratch_floats(limits));
     gathered_keys_ = allocate(sizeof(float) * limits.n_cells * limits.key_width);
     gathered_values_ = allocate(sizeof(float) * limits.n_cells * limits.value_width);
   }
@@ -66,12 +69,22 @@ class CpuBackend final : public Backend {
   void matmul(const Weight& w, const Matrix& x, Matrix y) override {
     require(w.cols <= limits_.max_weight_cols, "matmul wider than the reserved workspace");
     const auto quant = as_quant(w);
+    // The activations as llama.cpp multiplies them: rounded once to the weight type's partner format.
+    const float* input = x.data;
+    if (const TensorType format = cpu::activation_format(w.type); format != TensorType::F32) {
+      require(x.rows <= limits_.max_tokens, "matmul over more tokens than the reserved workspace");
+      float* rounded = rounded_.floats();
+      for_row_ranges(x.rows, [&](int64_t begin, int64_t end) {
+        cpu::round_activations(format, x.row(begin), rounded + begin * x.cols, (end - begin) * x.cols);
+      });
+      input = rounded;
+    }
     const int64_t tile_floats = cpu::matmul_tile_floats(limits_.max_weight_cols);
     const int64_t n_tiles = (w.rows + cpu::kMatmulTileRows - 1) / cpu::kMatmulTileRows;
     pool_.parallel_for(n_tiles, [&](int64_t tile, int thread) {
       const int64_t begin = tile * cpu::kMatmulTileRows;
       const int64_t end = std::min(begin + cpu::kMatmulTileRows, w.rows);
-      cpu::matmul_rows(quant, x.data, x.rows, y.data, y.cols, begin, end, tiles_.floats() + thread * tile_floats);
+      cpu::matmul_rows(quant, input, x.rows, y.data, y.cols, begin, end, tiles_.floats() + thread * tile_floats);
     });
   }
 
@@ -136,12 +149,13 @@ class CpuBackend final : public Backend {
         cpu::get_rows(values, part, gathered_values + begin * layer.value_width);
       });
       const auto n_queries = static_cast<int64_t>(group.queries.size());
+      const int64_t scratch_floats = attention_scratch_floats(limits_);
       pool_.parallel_for(n_queries * shape.n_head, [&](int64_t task, int thread) {
         const int64_t query = task / shape.n_head;
         const int64_t head = task % shape.n_head;
         const int32_t row = group.queries[query];
-        cpu::attention_head(shape, q.row(row), gathered_keys, gathered_values, group.n_visible[query], head,
-                            out.row(row), scores_.floats() + thread * limits_.n_cells);
+        cpu::attention_head(shape, layer.type, q.row(row), gathered_keys, gathered_values, group.n_visible[query],
+                            head, out.row(row), scores_.floats() + thread * scratch_floats);
       });
     }
   }
@@ -161,6 +175,10 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  static int64_t attention_scratch_floats(const WorkspaceLimits& limits) {
+    return cpu::attention_scratch_floats(limits.n_cells, std::max(limits.key_width, limits.value_width));
+  }
+
   static void require(bool ok, const char* what) {
     if (!ok) throw std::logic_error(std::string("cpu backend: ") + what);
   }
@@ -179,6 +197,7 @@ class CpuBackend final : public Backend {
   cpu::ThreadPool pool_;
   WorkspaceLimits limits_;
   Buffer tiles_;
+  Buffer rounded_;
   Buffer scores_;
   Buffer gathered_keys_;
   Buffer gathered_values_;

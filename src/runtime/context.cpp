@@ -87,6 +87,7 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& reque
   auto backend = backend::make_cpu_backend(options.n_threads);
   const backend::WorkspaceLimits limits{
       .max_weight_cols = std::max({info.n_embd, info.n_ff, info.n_head * info.head_dim_v}),
+      .max_tokens = options.n_batch,
       .n_cells = options.n_ctx,
       .key_width = key_width,
       .value_width = value_width,

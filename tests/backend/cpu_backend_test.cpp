@@ -33,7 +33,8 @@ struct QuantizedWeight {
 };
 
 WorkspaceLimits limits(int64_t cols, int64_t cells, int64_t key_width, int64_t value_width) {
-  return {.max_weight_cols = cols, .n_cells = cells, .key_width = key_width, .value_width = value_width};
+  return {.max_weight_cols = cols, .max_tokens = 16, .n_cells = cells, .key_width = key_width,
+          .value_width = value_width};
 }
 
 TEST(CpuBackend, ThreadedOperationsEqualTheSingleThreadedKernels) {

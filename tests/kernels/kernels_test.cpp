@@ -231,36 +231,57 @@ TEST(Rope, RotationsByPositionCompose) {
   for (int64_t d = 0; d < head_dim; ++d) EXPECT_NEAR(twice[d], once[d], 1e-5);
 }
 
+// Plain attention in double, with q and the softmax weights optionally rounded to f16 first (what an F16 cache
+// makes llama.cpp do).
+std::vector<double> reference_attention(const AttentionShape& shape, const std::vector<float>& q,
+                                        const std::vector<float>& keys, const std::vector<float>& values,
+                                        int64_t visible, int64_t h, bool f16_operands) {
+  auto operand = [&](double v) { return f16_operands ? double{tensor::fp16_to_fp32(tensor::fp32_to_fp16(float(v)))} : v; };
+  const int64_t g = h / (shape.n_head / shape.n_head_kv);
+  std::vector<double> weights(visible);
+  double max_score = -INFINITY, total = 0;
+  for (int64_t j = 0; j < visible; ++j) {
+    double s = 0;
+    for (int64_t d = 0; d < shape.head_dim; ++d) {
+      s += operand(q[h * shape.head_dim + d]) * keys[(j * shape.n_head_kv + g) * shape.head_dim + d];
+    }
+    weights[j] = s * shape.scale;
+    max_score = std::max(max_score, weights[j]);
+  }
+  for (double& w : weights) total += (w = std::exp(w - max_score));
+  std::vector<double> out(shape.head_dim_v, 0.0);
+  for (int64_t d = 0; d < shape.head_dim_v; ++d) {
+    for (int64_t j = 0; j < visible; ++j) {
+      out[d] += operand(weights[j] / total) * values[(j * shape.n_head_kv + g) * shape.head_dim_v + d];
+    }
+  }
+  return out;
+}
+
 TEST(Attention, MatchesReferenceWithGroupedHeads) {
   const AttentionShape shape{.n_head = 4, .n_head_kv = 2, .head_dim = 16, .head_dim_v = 8, .scale = 0.25f};
   const int64_t n_kv = 11;
   const auto q = random_floats(shape.n_head * shape.head_dim, 12, 2.0f);
   const auto keys = random_floats(n_kv * shape.n_head_kv * shape.head_dim, 13, 2.0f);
   const auto values = random_floats(n_kv * shape.n_head_kv * shape.head_dim_v, 14);
-  for (int64_t visible : {int64_t{1}, int64_t{6}, n_kv}) {
-    std::vector<float> out(shape.n_head * shape.head_dim_v, NAN), scores(n_kv);
-    for (int64_t h = 0; h < shape.n_head; ++h) {
-      attention_head(shape, q.data(), keys.data(), values.data(), visible, h, out.data(), scores.data());
-    }
-    for (int64_t h = 0; h < shape.n_head; ++h) {
-      const int64_t g = h / 2;  // two query heads per kv head
-      std::vector<double> weights(visible);
-      double max_score = -INFINITY, total = 0;
-      for (int64_t j = 0; j < visible; ++j) {
-        double s = 0;
-        for (int64_t d = 0; d < shape.head_dim; ++d) {
-          s += double{q[h * shape.head_dim + d]} * keys[(j * shape.n_head_kv + g) * shape.head_dim + d];
-        }
-        weights[j] = s * shape.scale;
-        max_score = std::max(max_score, weights[j]);
+  for (const TensorType cache : {TensorType::F32, TensorType::F16}) {
+    for (int64_t visible : {int64_t{1}, int64_t{6}, n_kv}) {
+      std::vector<float> out(shape.n_head * shape.head_dim_v, NAN);
+      std::vector<float> scratch(attention_scratch_floats(n_kv, shape.head_dim));
+      for (int64_t h = 0; h < shape.n_head; ++h) {
+        attention_head(shape, cache, q.data(), keys.data(), values.data(), visible, h, out.data(), scratch.data());
       }
-      for (double& w : weights) total += (w = std::exp(w - max_score));
-      for (int64_t d = 0; d < shape.head_dim_v; ++d) {
-        double expected = 0;
-        for (int64_t j = 0; j < visible; ++j) {
-          expected += weights[j] / total * values[(j * shape.n_head_kv + g) * shape.head_dim_v + d];
+      for (int64_t h = 0; h < shape.n_head; ++h) {
+        const auto expected = reference_attention(shape, q, keys, values, visible, h, cache == TensorType::F16);
+        // The f32 result of the other operand convention: the test tells the two apart.
+        const auto other = reference_attention(shape, q, keys, values, visible, h, cache != TensorType::F16);
+        double distance_to_other = 0;
+        for (int64_t d = 0; d < shape.head_dim_v; ++d) {
+          ASSERT_NEAR(out[h * shape.head_dim_v + d], expected[d], 2e-6)
+              << type_name(cache) << " visible " << visible << " head " << h;
+          distance_to_other = std::max(distance_to_other, std::fabs(out[h * shape.head_dim_v + d] - other[d]));
         }
-        ASSERT_NEAR(out[h * shape.head_dim_v + d], expected, 1e-5) << "visible " << visible << " head " << h;
+        if (visible > 1) EXPECT_GT(distance_to_other, 1e-5) << "f16 rounding of the operands made no difference";
       }
     }
   }
@@ -269,8 +290,8 @@ TEST(Attention, MatchesReferenceWithGroupedHeads) {
 TEST(Attention, NothingVisibleGivesZeros) {
   const AttentionShape shape{.n_head = 1, .n_head_kv = 1, .head_dim = 8, .head_dim_v = 8, .scale = 1.0f};
   const auto q = random_floats(8, 15);
-  std::vector<float> out(8, NAN), scores(1);
-  attention_head(shape, q.data(), q.data(), q.data(), 0, 0, out.data(), scores.data());
+  std::vector<float> out(8, NAN), scratch(attention_scratch_floats(1, 8));
+  attention_head(shape, TensorType::F16, q.data(), q.data(), q.data(), 0, 0, out.data(), scratch.data());
   for (float v : out) EXPECT_EQ(v, 0.0f);
 }
 
