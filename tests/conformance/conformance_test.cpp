@@ -84,19 +84,27 @@ const std::string kDemoModel = "models/hearth-demo-13m-q8_0.gguf";
 const std::string kDemoExpected = " now supports the :keyword:`import` statement.";
 
 // What each weight type must reach, and why. The weights are identical in both engines (one file); what differs
-// is arithmetic. llama.cpp's CPU matmuls round the activations to the weight type's partner format before the dot
-// product (f16 for F16, bf16 for BF16, 8-bit blocks for Q8_0 and Q4_0, 8-bit super-blocks for the k- and i-quants)
-// and its attention rounds Q and the softmax weights to f16; Hearth keeps activations in f32. So F32 differs only
-// by summation order and the f16 rounding in attention, F16 adds 2^-11 relative rounding of the activations, BF16
-// 2^-8, and the 8-bit activation rounding (steps of 1/127 of a block's largest value) dominates everything
-// quantized; coarser weights add no error of their own (both engines use the same weights).
+// is arithmetic. Hearth rounds activations exactly as llama.cpp's CPU backend does before each product (f16 for F16
+// weights, bf16 for BF16, 8-bit blocks for Q8_0/Q4_0, 8-bit super-blocks for the k- and i-quants; f16 Q and softmax
+// weights against the f16 cache: kernels/cpu/activations.h), so what remains is the order of float additions and
+// the last bit of exp/silu. For F32 and F16 weights that leaves |dp| ~1e-4..1e-3 and identical greedy output.
 //
-// Greedy decoding of random-weight models runs into loops that alternate between a few tokens; where the loop
-// switches, two tokens are nearly tied by construction, and rounding of any kind may pick either. So beyond F32 the
-// suite does not demand identical continuations; it demands that every position where Hearth's argmax is not the
-// peer's token (both fed the peer's tokens), and the point where the free-running continuations part, is a near
-// tie: Hearth's margin for its own choice over the peer's is at most `tie` logit standard deviations, a few times
-// the logit noise the type's activation rounding makes (observed: F16 1e-4, BF16 0.008, 8-bit types up to 0.045).
+// Rounding to 8 bits is a step function, though: when a value sits within an ulp of a rounding boundary, one
+// engine's last-bit difference moves it by a whole step (1/127 of its block's largest value), and that difference
+// travels on. Random-weight models amplify it: their greedy continuations fall into loops that alternate between
+// nearly tied tokens, so such a flip can choose the other token. Nudging Hearth's matmul inputs by one ulp moves
+// its own tiny-llama Q8_0 continuation as much as the peer does. Identical continuations on these models would
+// need llama.cpp's exact float order in every kernel of the CPU variant it picked (repacked GEMV/GEMM per weight
+// type, f16 attention products, vectorized exp), which is not a property to chase; llama.cpp itself does not give
+// the same BF16 continuations on AVX-512 and AVX2 machines (tiny-llama BF16: 36/64 and 14/64 tokens in common).
+// So the suite demands:
+//   - F32 and F16: all 64 greedy tokens identical on every model and prompt;
+//   - the real demo model (Q8_0): identical greedy output;
+//   - every type: each place where Hearth's choice differs from the peer's (free-running, or both fed the peer's
+//     tokens) is a near tie: Hearth's margin for its own choice is at most `tie` logit standard deviations;
+//   - at least `min_forced_agreement` of 64 argmax agreements along the peer's path, for every prompt;
+//   - over all synthetic Q8_0 and lower-bit cases, at least kMinIdenticalShare of (model, prompt) pairs with all 64
+//     greedy tokens identical (observed: 83 of 112, 74%; all but one of the misses on tiny-llama, the deepest model).
 // The |dp| and overlap bounds are about twice the largest observed values at the calibrated temperature.
 struct Tolerance {
   double max_dp;             // bound on |dp| over the peer's top 20, any position, any prompt
@@ -107,12 +115,14 @@ struct Tolerance {
 };
 
 Tolerance tolerance_for(const std::string& type) {
-  if (type == "F32") return {0.002, 19, 0.0, kGenerate, true};
-  if (type == "F16") return {0.005, 19, 0.005, 60, false};
-  if (type == "BF16") return {0.02, 18, 0.02, 60, false};
-  if (type == "Q8_0") return {0.05, 17, 0.1, 50, false};
-  return {0.08, 16, 0.1, 50, false};  // Q4_0, Q4_K_M, Q5_K_M, Q6_K, Q2_K, IQ4_XS
+  if (type == "F32") return {0.001, 19, 0.0, kGenerate, true};
+  if (type == "F16") return {0.0025, 19, 0.0, kGenerate, true};
+  if (type == "BF16") return {0.008, 18, 0.02, 56, false};
+  if (type == "Q8_0") return {0.04, 17, 0.05, 56, false};
+  return {0.05, 16, 0.08, 56, false};  // Q4_0, Q4_K_M, Q5_K_M, Q6_K, Q2_K, IQ4_XS
 }
+
+constexpr double kMinIdenticalShare = 0.55;
 
 struct Case {
   std::string arch;
@@ -144,6 +154,8 @@ struct Row {
   int min_greedy_prefix = kGenerate;
   int min_forced = kGenerate;
   double worst_gap = 0.0;
+  int identical_prompts = 0;  // prompts whose 64 greedy tokens all match
+  int prompts = 0;
 };
 
 std::vector<std::string> restriction(const char* variable, const std::vector<std::string>& all) {
@@ -276,21 +288,23 @@ PromptOutcome compare_prompt(const PeerPrompt& peer, const Tokens& hearth_tokens
 }
 
 void print_table(const std::vector<Row>& rows) {
-  std::cout << fmt::format("\n{:<8} {:<11} {:>7} {:>9} {:>14} {:>13} {:>13} {:>9}\n", "type", "arch", "temp", "max|dp|",
-                           "top20 min/avg", "greedy match", "forced agree", "worst gap");
+  std::cout << fmt::format("\n{:<8} {:<11} {:>7} {:>9} {:>14} {:>13} {:>10} {:>13} {:>9}\n", "type", "arch", "temp",
+                           "max|dp|", "top20 min/avg", "greedy match", "identical", "forced agree", "worst gap");
   for (const auto& row : rows) {
     const double mean = row.overlap_count > 0 ? row.overlap_sum / row.overlap_count : 0.0;
-    std::cout << fmt::format("{:<8} {:<11} {:>7.4f} {:>9.5f} {:>8}/{:<5.2f} {:>9}/{:<3} {:>9}/{:<3} {:>9.4f}{}\n",
+    std::cout << fmt::format("{:<8} {:<11} {:>7.4f} {:>9.5f} {:>8}/{:<5.2f} {:>9}/{:<3} {:>8}/{:<1} {:>9}/{:<3} {:>9.4f}{}\n",
                              row.type, row.arch, row.temperature, row.max_dp, row.min_overlap, mean,
-                             row.min_greedy_prefix, kGenerate, row.min_forced, kGenerate, row.worst_gap,
+                             row.min_greedy_prefix, kGenerate, row.identical_prompts, row.prompts, row.min_forced,
+                             kGenerate, row.worst_gap,
                              row.tokens_equal ? "" : "  TOKENS DIFFER");
   }
   std::cout << fmt::format(
       "(max|dp|: over the peer's top {} at the first {} positions, all prompts; top20: overlap of the two top-{} "
-      "sets, worst and mean; greedy match: tokens equal from the start, worst prompt; forced agree: positions where "
+      "sets, worst and mean; greedy match: tokens equal from the start, worst prompt; identical: prompts with all {} "
+      "greedy tokens equal; forced agree: positions where "
       "Hearth's argmax is the peer's token when both follow the peer's tokens, worst prompt; worst gap: where they "
       "differ, Hearth's logit margin of its choice over the peer's, in standard deviations of the logits)\n",
-      kTop, kPositions, kTop);
+      kTop, kPositions, kTop, kGenerate);
 }
 
 TEST(Conformance, HearthMatchesLlamaCpp) {
@@ -400,6 +414,8 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
         row.min_greedy_prefix = std::min(row.min_greedy_prefix, outcome.greedy_prefix);
         row.min_forced = std::min(row.min_forced, outcome.forced_agreement);
         row.worst_gap = std::max(row.worst_gap, outcome.worst_gap);
+        row.identical_prompts += outcome.greedy_prefix == kGenerate ? 1 : 0;
+        ++row.prompts;
       }
       rows.push_back(row);
 
@@ -409,7 +425,9 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
       EXPECT_GE(row.min_overlap, tolerance.min_overlap) << where;
       EXPECT_LE(row.worst_gap, tolerance.tie) << where << ": a disagreement is not a near tie";
       EXPECT_GE(row.min_forced, tolerance.min_forced_agreement) << where;
-      if (tolerance.identical_greedy) EXPECT_EQ(row.min_greedy_prefix, kGenerate) << where << ": greedy diverged";
+      if (tolerance.identical_greedy || test_case.arch == "demo") {
+        EXPECT_EQ(row.min_greedy_prefix, kGenerate) << where << ": greedy diverged";
+      }
 
       if (test_case.arch == "demo") {
         const auto& demo = peer_model.prompts.front();
@@ -427,6 +445,19 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
   timings += fmt::format(", Hearth beside the peer {}: Hearth {}, the peer {}", clock.lap(), hearth_cpu.lap(),
                          peer_cpu.lap());
   print_table(rows);
+  // The share of fully identical continuations among the synthetic models whose activations are rounded to 8 bits.
+  int identical = 0, pairs = 0;
+  for (const auto& row : rows) {
+    if (row.arch == "demo" || row.type == "F32" || row.type == "F16" || row.type == "BF16") continue;
+    identical += row.identical_prompts;
+    pairs += row.prompts;
+  }
+  if (pairs > 0) {
+    const double share = static_cast<double>(identical) / pairs;
+    std::cout << fmt::format("synthetic Q8_0 and lower: {} of {} (model, prompt) pairs with identical greedy output "
+                             "({:.0f}%)\n", identical, pairs, 100.0 * share);
+    EXPECT_GE(share, kMinIdenticalShare);
+  }
   std::cout << timings << "\n";
 }
 
