@@ -20,11 +20,11 @@
 #include "cli/chat_session.h"
 #include "cli/commands.h"
 #include "cli/default_model.h"
+#include "cli/sampling_flags.h"
 #include "hearth/chat.h"
 #include "hearth/context.h"
 #include "hearth/gguf.h"
 #include "hearth/model.h"
-#include "hearth/sampling.h"
 
 namespace hearth::cli {
 namespace {
@@ -34,9 +34,7 @@ struct Options {
   int32_t n_ctx = 0;
   int32_t n_threads = 0;
   int32_t max_reply_tokens = -1;
-  sampling::SamplingParams sampling;
-  uint64_t seed = 0;
-  bool seed_given = false;
+  SamplingFlags sampling;
   std::string system;
   std::string template_name;
   std::string template_file;
@@ -161,9 +159,7 @@ void run(const Options& options) {
   const std::shared_ptr<const Model> model = Model::load(path);
   Context context(model, {.n_ctx = options.n_ctx, .n_threads = options.n_threads});
   chat::Template chat_template(template_source(options, *model));
-  sampling::SamplingParams sampling = options.sampling;
-  if (options.seed_given) sampling.seed = options.seed;
-  ChatSession session(model, std::move(context), std::move(chat_template), std::move(sampling),
+  ChatSession session(model, std::move(context), std::move(chat_template), sampling_params(options.sampling),
                       options.max_reply_tokens);
   if (!options.system.empty()) session.set_system(options.system);
   if (options.verbose) {
@@ -232,12 +228,7 @@ void register_chat(CLI::App& app, int& exit_code) {
   cmd->add_option("-c,--ctx-size", options->n_ctx, "Context size in tokens (default: the model's, at most 4096)");
   cmd->add_option("-t,--threads", options->n_threads, "Threads (default: one per hardware thread)");
   cmd->add_option("-n,--n-predict", options->max_reply_tokens, "Most tokens per reply (default -1: no limit)");
-  cmd->add_option("--temp", options->sampling.temperature, "Temperature; 0 picks the most likely token (default 0.8)");
-  cmd->add_option("--top-k", options->sampling.top_k, "Top-k; 0 turns it off (default 40)");
-  cmd->add_option("--top-p", options->sampling.top_p, "Top-p; 1 turns it off (default 0.95)");
-  cmd->add_option("--min-p", options->sampling.min_p, "Min-p; 0 turns it off (default 0.05)");
-  cmd->add_option("--repeat-penalty", options->sampling.repeat_penalty, "Repetition penalty; 1 turns it off (default 1)");
-  auto* seed = cmd->add_option("-s,--seed", options->seed, "Random seed (default: random)");
+  add_sampling_flags(*cmd, options->sampling, /*with_repeat_last_n=*/false);
   cmd->add_option("--system", options->system, "System prompt");
   auto* name = cmd->add_option("--template", options->template_name,
                                "Built-in chat template: chatml, llama-3, llama-2, mistral, gemma, phi-3 "
@@ -245,8 +236,7 @@ void register_chat(CLI::App& app, int& exit_code) {
   auto* file = cmd->add_option("--template-file", options->template_file, "Jinja chat template file");
   name->excludes(file);
   cmd->add_flag("-v,--verbose", options->verbose, "Report each turn's KV cache reuse and timings on stderr");
-  cmd->callback([options, seed, &exit_code] {
-    options->seed_given = seed->count() > 0;
+  cmd->callback([options, &exit_code] {
     try {
       run(*options);
       exit_code = 0;

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/default_model.h"
+#include "cli/sampling_flags.h"
 #include "hearth/context.h"
 #include "hearth/model.h"
 #include "hearth/sampling.h"
@@ -29,9 +30,7 @@ struct Options {
   int32_t n_threads = 0;
   std::string context_overflow = "error";
   std::string cache_type = "f16";
-  sampling::SamplingParams sampling;
-  uint64_t seed = 0;
-  bool seed_given = false;
+  SamplingFlags sampling;
 };
 
 double seconds_since(Clock::time_point start) {
@@ -74,9 +73,7 @@ void run(const Options& options) {
   const int32_t n_keep = !prompt.empty() && prompt.front() == tok.bos() && tok.add_bos() ? 1 : 0;
   prompt = fit_prompt(std::move(prompt), max_tokens, n_ctx, *policy, n_keep);
 
-  sampling::SamplingParams params = options.sampling;
-  if (options.seed_given) params.seed = options.seed;
-  sampling::Sampler sampler(params);
+  sampling::Sampler sampler(sampling_params(options.sampling));
   for (int32_t token : prompt) sampler.accept(token);
   sampling::GenerationStop stop([&tok](int32_t id) { return tok.is_eog(id); }, {},
                                 unbounded && *policy == ContextOverflow::shift ? 0 : static_cast<size_t>(max_tokens));
@@ -145,18 +142,11 @@ void register_run(CLI::App& app, int& exit_code) {
   cmd->add_option("-c,--ctx-size", options->n_ctx, "Context size in tokens (default: the model's, at most 4096)");
   cmd->add_option("-b,--batch-size", options->n_batch, "Most prompt tokens per forward pass (default 512)");
   cmd->add_option("-t,--threads", options->n_threads, "Threads (default: one per hardware thread)");
-  cmd->add_option("--temp", options->sampling.temperature, "Temperature; 0 picks the most likely token (default 0.8)");
-  cmd->add_option("--top-k", options->sampling.top_k, "Top-k; 0 turns it off (default 40)");
-  cmd->add_option("--top-p", options->sampling.top_p, "Top-p; 1 turns it off (default 0.95)");
-  cmd->add_option("--min-p", options->sampling.min_p, "Min-p; 0 turns it off (default 0.05)");
-  cmd->add_option("--repeat-penalty", options->sampling.repeat_penalty, "Repetition penalty; 1 turns it off (default 1)");
-  cmd->add_option("--repeat-last-n", options->sampling.penalty_last_n, "Tokens the penalty looks back at (default 64)");
-  auto* seed = cmd->add_option("-s,--seed", options->seed, "Random seed (default: random)");
+  add_sampling_flags(*cmd, options->sampling, /*with_repeat_last_n=*/true);
   cmd->add_option("--context-overflow", options->context_overflow,
                   "When prompt + n-predict exceed the context: error (default), truncate-left or shift");
   cmd->add_option("--cache-type", options->cache_type, "KV cache precision: f16 (default) or f32");
-  cmd->callback([options, seed, &exit_code] {
-    options->seed_given = seed->count() > 0;
+  cmd->callback([options, &exit_code] {
     try {
       run(*options);
       exit_code = 0;
