@@ -228,7 +228,7 @@ void register_chat(CLI::App& app, int& exit_code) {
   cmd->add_option("-c,--ctx-size", options->n_ctx, "Context size in tokens (default: the model's, at most 4096)");
   cmd->add_option("-t,--threads", options->n_threads, "Threads (default: one per hardware thread)");
   cmd->add_option("-n,--n-predict", options->max_reply_tokens, "Most tokens per reply (default -1: no limit)");
-  add_sampling_flags(*cmd, options->sampling, /*with_repeat_last_n=*/false);
+  add_sampling_flags(*cmd, options->sampling);
   cmd->add_option("--system", options->system, "System prompt");
   auto* name = cmd->add_option("--template", options->template_name,
                                "Built-in chat template: chatml, llama-3, llama-2, mistral, gemma, phi-3 "

@@ -142,7 +142,7 @@ void register_run(CLI::App& app, int& exit_code) {
   cmd->add_option("-c,--ctx-size", options->n_ctx, "Context size in tokens (default: the model's, at most 4096)");
   cmd->add_option("-b,--batch-size", options->n_batch, "Most prompt tokens per forward pass (default 512)");
   cmd->add_option("-t,--threads", options->n_threads, "Threads (default: one per hardware thread)");
-  add_sampling_flags(*cmd, options->sampling, /*with_repeat_last_n=*/true);
+  add_sampling_flags(*cmd, options->sampling);
   cmd->add_option("--context-overflow", options->context_overflow,
                   "When prompt + n-predict exceed the context: error (default), truncate-left or shift");
   cmd->add_option("--cache-type", options->cache_type, "KV cache precision: f16 (default) or f32");

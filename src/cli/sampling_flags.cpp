@@ -1,22 +1,62 @@
 #include "cli/sampling_flags.h"
 
+#include <charconv>
+#include <cmath>
+#include <limits>
+
 namespace hearth::cli {
 
-void add_sampling_flags(CLI::App& cmd, SamplingFlags& flags, bool with_repeat_last_n) {
+void add_sampling_flags(CLI::App& cmd, SamplingFlags& flags) {
   cmd.add_option("--temp", flags.params.temperature, "Temperature; 0 picks the most likely token (default 0.8)");
   cmd.add_option("--top-k", flags.params.top_k, "Top-k; 0 turns it off (default 40)");
   cmd.add_option("--top-p", flags.params.top_p, "Top-p; 1 turns it off (default 0.95)");
   cmd.add_option("--min-p", flags.params.min_p, "Min-p; 0 turns it off (default 0.05)");
+  cmd.add_option("--typical-p", flags.params.typical_p, "Locally typical sampling; 1 turns it off (default 1)");
   cmd.add_option("--repeat-penalty", flags.params.repeat_penalty, "Repetition penalty; 1 turns it off (default 1)");
-  if (with_repeat_last_n) {
-    cmd.add_option("--repeat-last-n", flags.params.penalty_last_n, "Tokens the penalty looks back at (default 64)");
-  }
+  cmd.add_option("--repeat-last-n", flags.params.penalty_last_n,
+                 "Tokens the penalties look back at; 0 turns them off, -1 looks at all (default 64)");
+  cmd.add_option("--frequency-penalty", flags.params.frequency_penalty,
+                 "Subtracted per earlier occurrence in the window; 0 turns it off (default 0)");
+  cmd.add_option("--presence-penalty", flags.params.presence_penalty,
+                 "Subtracted once from tokens in the window; 0 turns it off (default 0)");
+  cmd.add_option("--logit-bias", flags.logit_bias,
+                 "Adds BIAS to a token's logit: TOKEN+BIAS or TOKEN-BIAS, TOKEN-inf bans it (repeatable)");
   flags.seed_option = cmd.add_option("-s,--seed", flags.seed, "Random seed (default: random)");
+}
+
+std::pair<sampling::TokenId, float> parse_logit_bias(const std::string& text) {
+  auto invalid = [&text] {
+    return CLI::ValidationError("--logit-bias", "'" + text + "' is not TOKEN+BIAS, TOKEN-BIAS or TOKEN-inf");
+  };
+  const size_t sign = text.find_first_of("+-", 1);
+  if (sign == std::string::npos) throw invalid();
+  sampling::TokenId token = 0;
+  const char* end = text.data() + sign;
+  if (const auto [ptr, error] = std::from_chars(text.data(), end, token); error != std::errc{} || ptr != end) {
+    throw invalid();
+  }
+  if (token < 0) throw invalid();
+  const std::string amount = text.substr(sign + 1);
+  if (amount == "inf") {
+    return {token, text[sign] == '-' ? -std::numeric_limits<float>::infinity()
+                                     : std::numeric_limits<float>::infinity()};
+  }
+  float bias = 0.0f;
+  const char* amount_end = amount.data() + amount.size();
+  if (const auto [ptr, error] = std::from_chars(amount.data(), amount_end, bias);
+      amount.empty() || error != std::errc{} || ptr != amount_end || !std::isfinite(bias)) {
+    throw invalid();
+  }
+  return {token, text[sign] == '-' ? -bias : bias};
 }
 
 sampling::SamplingParams sampling_params(const SamplingFlags& flags) {
   sampling::SamplingParams params = flags.params;
   if (flags.seed_option->count() > 0) params.seed = flags.seed;
+  for (const std::string& text : flags.logit_bias) {
+    const auto [token, bias] = parse_logit_bias(text);
+    params.logit_bias[token] += bias;
+  }
   return params;
 }
 
