@@ -236,15 +236,8 @@ void register_chat(CLI::App& app, int& exit_code) {
   auto* file = cmd->add_option("--template-file", options->template_file, "Jinja chat template file");
   name->excludes(file);
   cmd->add_flag("-v,--verbose", options->verbose, "Report each turn's KV cache reuse and timings on stderr");
-  cmd->callback([options, &exit_code] {
-    try {
-      run(*options);
-      exit_code = 0;
-    } catch (const std::exception& e) {
-      std::fflush(stdout);
-      std::fprintf(stderr, "hearth chat: %s\n", e.what());
-      exit_code = 1;
-    }
+  on_run(*cmd, "chat", exit_code, [options] {
+    run(*options);
   });
 }
 

@@ -168,16 +168,9 @@ void register_info(CLI::App& app, int& exit_code) {
   cmd->add_option("file", options->path, "GGUF file")->required();
   cmd->add_flag("--json", options->json, "Print everything as JSON");
   cmd->add_option("--max-items", options->max_items, "Array elements shown before summarizing (default 8)");
-  cmd->callback([options, &exit_code] {
-    try {
-      const gguf::File file = gguf::File::open(options->path);
-      options->json ? print_json(file, *options) : print_text(file, *options);
-      exit_code = 0;
-    } catch (const std::exception& e) {
-      std::fflush(stdout);
-      std::fprintf(stderr, "hearth info: %s\n", e.what());
-      exit_code = 1;
-    }
+  on_run(*cmd, "info", exit_code, [options] {
+    const gguf::File file = gguf::File::open(options->path);
+    options->json ? print_json(file, *options) : print_text(file, *options);
   });
 }
 

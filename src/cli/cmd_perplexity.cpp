@@ -133,15 +133,8 @@ void register_perplexity(CLI::App& app, int& exit_code) {
   cmd->add_option("--chunks", options->n_chunks, "Chunks to evaluate (default: all)");
   cmd->add_option("-b,--batch-size", options->n_batch, "Tokens per forward pass; chunks run side by side (default 2048)");
   cmd->add_option("-t,--threads", options->n_threads, "Threads (default: one per hardware thread)");
-  cmd->callback([options, &exit_code] {
-    try {
-      run(*options);
-      exit_code = 0;
-    } catch (const std::exception& e) {
-      std::fflush(stdout);
-      std::fprintf(stderr, "hearth perplexity: %s\n", e.what());
-      exit_code = 1;
-    }
+  on_run(*cmd, "perplexity", exit_code, [options] {
+    run(*options);
   });
 }
 

@@ -146,15 +146,8 @@ void register_run(CLI::App& app, int& exit_code) {
   cmd->add_option("--context-overflow", options->context_overflow,
                   "When prompt + n-predict exceed the context: error (default), truncate-left or shift");
   cmd->add_option("--cache-type", options->cache_type, "KV cache precision: f16 (default) or f32");
-  cmd->callback([options, &exit_code] {
-    try {
-      run(*options);
-      exit_code = 0;
-    } catch (const std::exception& e) {
-      std::fflush(stdout);
-      std::fprintf(stderr, "hearth run: %s\n", e.what());
-      exit_code = 1;
-    }
+  on_run(*cmd, "run", exit_code, [options] {
+    run(*options);
   });
 }
 

@@ -128,18 +128,11 @@ void register_template(CLI::App& app, int& exit_code) {
                 "End with the prompt that starts the assistant's reply");
   cmd->add_option("--bos", options->bos, "BOS token text (default: the model's, or empty)");
   cmd->add_option("--eos", options->eos, "EOS token text (default: the model's, or empty)");
-  cmd->callback([options, &exit_code] {
-    try {
-      if (options->template_file.empty() && options->model_file.empty() && options->builtin.empty()) {
-        throw std::runtime_error("give the template with --file, -m/--model or --builtin");
-      }
-      run(*options);
-      exit_code = 0;
-    } catch (const std::exception& e) {
-      std::fflush(stdout);
-      std::fprintf(stderr, "hearth template: %s\n", e.what());
-      exit_code = 1;
+  on_run(*cmd, "template", exit_code, [options] {
+    if (options->template_file.empty() && options->model_file.empty() && options->builtin.empty()) {
+      throw std::runtime_error("give the template with --file, -m/--model or --builtin");
     }
+    run(*options);
   });
 }
 

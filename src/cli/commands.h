@@ -1,9 +1,28 @@
 // Each `hearth` subcommand lives in its own cmd_NAME.cpp and registers itself here.
 #pragma once
 
+#include <cstdio>
+#include <exception>
+
 #include <CLI/CLI.hpp>
 
 namespace hearth::cli {
+
+// Makes `body` the callback of subcommand `cmd` named `name`: exit code 0 when it returns, and when it throws,
+// one "hearth NAME: message" line on stderr (after whatever it printed to stdout) and exit code 1.
+template <typename Body>
+void on_run(CLI::App& cmd, const char* name, int& exit_code, Body body) {
+  cmd.callback([name, &exit_code, body] {
+    try {
+      body();
+      exit_code = 0;
+    } catch (const std::exception& e) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "hearth %s: %s\n", name, e.what());
+      exit_code = 1;
+    }
+  });
+}
 
 // Adds the subcommand to `app`; its callback runs the command and sets `exit_code`.
 void register_info(CLI::App& app, int& exit_code);
