@@ -69,10 +69,28 @@ class CpuBackend final : public Backend {
   void matmul(const Weight& w, const Matrix& x, Matrix y) override {
     require(w.cols <= limits_.max_weight_cols, "matmul wider than the reserved workspace");
     const auto quant = as_quant(w);
-    // The activations as llama.cpp multiplies them: rounded once to the weight type's partner format.
+    // The activations as llama.cpp multiplies them: rounded once to the weight type's partner format, and for
+    // the weight types with integer kernels kept as 8-bit blocks.
+    const TensorType format = cpu::activation_format(w.type);
+    if (format != TensorType::F32) require(x.rows <= limits_.max_tokens, "matmul over more tokens than the reserved workspace");
+    if (const cpu::QuantDotKernels kernels = cpu::quant_dot_kernels(w.type)) {
+      const uint64_t row_bytes = cpu::activation_row_bytes(format, x.cols);
+      auto* blocks = reinterpret_cast<std::byte*>(rounded_.floats());
+      for_row_ranges(x.rows, [&](int64_t begin, int64_t end) {
+        for (int64_t t = begin; t < end; ++t) {
+          cpu::quantize_activations(format, x.row(t), blocks + static_cast<uint64_t>(t) * row_bytes, x.cols);
+        }
+      });
+      const int64_t n_tiles = (w.rows + cpu::kMatmulTileRows - 1) / cpu::kMatmulTileRows;
+      pool_.parallel_for(n_tiles, [&](int64_t tile, int) {
+        const int64_t begin = tile * cpu::kMatmulTileRows;
+        const int64_t end = std::min(begin + cpu::kMatmulTileRows, w.rows);
+        cpu::matmul_quant_rows(quant, kernels, blocks, row_bytes, x.rows, y.data, y.cols, begin, end);
+      });
+      return;
+    }
     const float* input = x.data;
-    if (const TensorType format = cpu::activation_format(w.type); format != TensorType::F32) {
-      require(x.rows <= limits_.max_tokens, "matmul over more tokens than the reserved workspace");
+    if (format != TensorType::F32) {
       float* rounded = rounded_.floats();
       for_row_ranges(x.rows, [&](int64_t begin, int64_t end) {
         cpu::round_activations(format, x.row(begin), rounded + begin * x.cols, (end - begin) * x.cols);
@@ -109,7 +127,8 @@ class CpuBackend final : public Backend {
 
   void swiglu(const Matrix& gate, const Matrix& up, Matrix out) override {
     for_row_ranges(gate.rows, [&](int64_t begin, int64_t end) {
-      cpu::swiglu(gate.row(begin), up.row(begin), out.row(begin), (end - begin) * gate.cols);
+      // Row by row: which values take the vector-chunk exp depends on the position within a row.
+      for (int64_t r = begin; r < end; ++r) cpu::swiglu(gate.row(r), up.row(r), out.row(r), gate.cols);
     });
   }
 
@@ -154,7 +173,8 @@ class CpuBackend final : public Backend {
         const int64_t query = task / shape.n_head;
         const int64_t head = task % shape.n_head;
         const int32_t row = group.queries[query];
-        cpu::attention_head(shape, layer.type, q.row(row), gathered_keys, gathered_values, group.n_visible[query],
+        cpu::attention_head(shape, layer.type, q.row(row), gathered_keys, gathered_values, group.cells.data(),
+                            group.n_visible[query],
                             head, out.row(row), scores_.floats() + thread * scratch_floats);
       });
     }

@@ -118,13 +118,9 @@ function topProbabilities(next, top) {
     return pairs.map(([token, logit]) => [token, Math.exp(logit - maxLogit) / next.totalLogitWeight]);
 }
 
-async function evaluatePrompt(model, sequence, prompt, options, temperature) {
-    const bos = model.tokens.shouldPrependBosToken ? model.tokens.bos : null;
-    const promptTokens = [...(bos != null ? [bos] : []), ...model.tokenize(prompt, false)];
-    if (promptTokens.length === 0) throw new Error(`prompt ${JSON.stringify(prompt)} has no tokens`);
+// Greedy: one decode per token for every prompt at once, as a generating engine runs.
+async function greedyTokens(model, sequence, promptTokens, options) {
     const greedyNext = {generateNext: {token: true, options: {temperature: 0}}};
-
-    // Greedy: one decode per token, as a generating engine runs.
     const greedy = [];
     let input = promptTokens.map((token, index) => index === promptTokens.length - 1 ? [token, greedyNext] : token);
     while (greedy.length < options.generate) {
@@ -134,10 +130,12 @@ async function evaluatePrompt(model, sequence, prompt, options, temperature) {
         greedy.push(token);
         input = [[token, greedyNext]];
     }
+    return greedy;
+}
 
-    // Probabilities along the greedy path: one batch, P rows of logits, the whole vocabulary in the softmax (top-k,
-    // top-p and min-p off; the draw the sampler makes is ignored).
-    await sequence.clearHistory();
+// Probabilities along the greedy path: one batch, P rows of logits, the whole vocabulary in the softmax (top-k,
+// top-p and min-p off; the draw the sampler makes is ignored).
+async function forcedProbabilities(sequence, promptTokens, greedy, options, temperature) {
     const probabilityNext = {
         generateNext: {
             token: true,
@@ -153,14 +151,7 @@ async function evaluatePrompt(model, sequence, prompt, options, temperature) {
     const positions = [];
     for (let index = firstRow; index < forced.length; index++)
         positions.push({top: topProbabilities(outputs[index]?.next, options.top)});
-
-    return {
-        prompt,
-        prompt_tokens: promptTokens,
-        positions,
-        greedy,
-        greedy_text: model.detokenize(greedy, false, promptTokens)
-    };
+    return positions;
 }
 
 async function main() {
@@ -171,18 +162,39 @@ async function main() {
         const model = await llama.loadModel({modelPath: path.resolve(job.path), gpuLayers: 0});
         const longestPrompt = Math.max(...job.prompts.map((prompt) => model.tokenize(prompt, false).length));
         const contextSize = Math.max(64, longestPrompt + 1 + options.generate + 8);
+        const temperature = job.temperature != null ? Number(job.temperature) : options.temperature;
+        const bos = model.tokens.shouldPrependBosToken ? model.tokens.bos : null;
+        const promptTokens = job.prompts.map((prompt) => {
+            const tokens = [...(bos != null ? [bos] : []), ...model.tokenize(prompt, false)];
+            if (tokens.length === 0) throw new Error(`prompt ${JSON.stringify(prompt)} has no tokens`);
+            return tokens;
+        });
         // One sequence per prompt, all evaluated at once: node-llama-cpp gathers the sequences' pending tokens into
-        // one batch, so each decode step reads the weights once for every prompt.
-        const context = await model.createContext({
+        // one batch, so each decode step reads the weights once for every prompt. Each pass gets a fresh context, so
+        // the cache holds the prompts one after another from its first cell, as Hearth's does: llama.cpp's attention
+        // sums are arranged by cache cell, so the same layout is what lets the two agree to the last bit.
+        const newContext = () => model.createContext({
             contextSize,
             batchSize: contextSize,
             sequences: job.prompts.length,
             threads: options.threads,
             flashAttention: options.flashAttention
         });
-        const temperature = job.temperature != null ? Number(job.temperature) : options.temperature;
-        const prompts = await Promise.all(job.prompts.map(
-            (prompt) => evaluatePrompt(model, context.getSequence(), prompt, options, temperature)));
+        let context = await newContext();
+        const greedy = await Promise.all(promptTokens.map(
+            (tokens) => greedyTokens(model, context.getSequence(), tokens, options)));
+        await context.dispose();
+        context = await newContext();
+        const positions = await Promise.all(promptTokens.map(
+            (tokens, index) => forcedProbabilities(context.getSequence(), tokens, greedy[index], options, temperature)));
+        await context.dispose();
+        const prompts = job.prompts.map((prompt, index) => ({
+            prompt,
+            prompt_tokens: promptTokens[index],
+            positions: positions[index],
+            greedy: greedy[index],
+            greedy_text: model.detokenize(greedy[index], false, promptTokens[index])
+        }));
         const result = {
             model: job.path,
             peer: `node-llama-cpp ${version}`,
@@ -191,7 +203,6 @@ async function main() {
             flash_attention: options.flashAttention,
             results: prompts
         };
-        await context.dispose();
         await model.dispose();
         await new Promise((resolve) => process.stdout.write(JSON.stringify(result) + "\n", resolve));
     }

@@ -9,6 +9,7 @@
 // dot products of llama.cpp see), so any f32 product kernel reproduces llama.cpp's arithmetic up to summation order.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "hearth/tensor_type.h"
@@ -25,5 +26,12 @@ int64_t activation_block(TensorType format);
 // quantizes (its AVX2 Q8_0/Q8_1 code: scale 127/amax and ties to even; the reference Q8_K code: scale -127/max).
 // n is a multiple of activation_block(format); out may be x. NaN stays NaN; an all-zero block stays zero.
 void round_activations(TensorType format, const float* x, float* out, int64_t n);
+
+// Bytes of n activations as blocks of `format` (Q8_0, Q8_1 or Q8_K), n a multiple of the block.
+uint64_t activation_row_bytes(TensorType format, int64_t n);
+
+// The same rounding as round_activations, kept as blocks (GGUF's Q8_0/Q8_1/Q8_K layouts: integers and scales) for
+// the integer dot products of quant_dot.h. Q8_1's s is d * sum(q); Q8_K's bsums are the sums of 16-value groups.
+void quantize_activations(TensorType format, const float* x, std::byte* out, int64_t n);
 
 }  // namespace hearth::kernels::cpu

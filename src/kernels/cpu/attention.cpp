@@ -5,29 +5,35 @@
 #include <limits>
 
 #include "kernels/cpu/activations.h"
-#include "kernels/cpu/vec.h"
+#include "kernels/cpu/poly_exp.h"
 
 namespace hearth::kernels::cpu {
 namespace {
 
-HEARTH_VECTOR_CLONES
-void score_keys(const float* q, const float* keys, int64_t key_stride, int64_t head_dim, int64_t n, float scale,
-                float* scores) {
-  dot_many(keys, key_stride, n, q, head_dim, scores);
-  for (int64_t j = 0; j < n; ++j) scores[j] *= scale;
+// llama.cpp's attention products run through its tinyBLAS f16 GEMM on AVX-512: sixteen lanes, lane l accumulating
+// the terms whose index along the summed axis is l mod 16 with fused multiply-adds in index order, the lanes then
+// summed by halving (8 + 8, 4 + 4, 2 + 2, 1 + 1). Its softmax sums exp values per aligned chunk of 16 cache cells,
+// the same way, and adds the chunk sums in double.
+constexpr int kLanes = kPolyExpLanes;
+
+float sum_lanes(const float (&lane)[kLanes]) {
+  float half[8], quarter[4];
+  for (int i = 0; i < 8; ++i) half[i] = lane[i] + lane[i + 8];
+  for (int i = 0; i < 4; ++i) quarter[i] = half[i] + half[i + 4];
+  return (quarter[0] + quarter[2]) + (quarter[1] + quarter[3]);
 }
 
-HEARTH_VECTOR_CLONES
-void mix_values(const float* weights, const float* values, int64_t value_stride, int64_t head_dim_v, int64_t n,
-                float* out) {
-  std::fill(out, out + head_dim_v, 0.0f);
-  for (int64_t j = 0; j < n; ++j) axpy_f32(weights[j], values + j * value_stride, out, head_dim_v);
+float dot_lanes(const float* a, const float* b, int64_t n) {
+  float lane[kLanes] = {};
+  for (int64_t i = 0; i < n; ++i) lane[i % kLanes] = std::fma(a[i], b[i], lane[i % kLanes]);
+  return sum_lanes(lane);
 }
 
 }  // namespace
 
 void attention_head(const AttentionShape& shape, TensorType cache_type, const float* q_row, const float* keys,
-                    const float* values, int64_t n_visible, int64_t head, float* out_row, float* scratch) {
+                    const float* values, const int32_t* cells, int64_t n_visible, int64_t head, float* out_row,
+                    float* scratch) {
   // The partner format of the cache (F16 or F32): what q and the weights are rounded to.
   const TensorType operands = activation_format(cache_type);
   const int64_t kv_head = head / (shape.n_head / shape.n_head_kv);
@@ -38,21 +44,42 @@ void attention_head(const AttentionShape& shape, TensorType cache_type, const fl
     std::fill(out, out + shape.head_dim_v, 0.0f);
     return;
   }
-  float* scores = scratch;
+  const auto cell = [&](int64_t j) -> int64_t { return cells != nullptr ? cells[j] : j; };
+  float* weights = scratch;
   float* q = scratch + n_visible;
   round_activations(operands, q_row + head * shape.head_dim, q, shape.head_dim);
-  score_keys(q, keys + kv_head * shape.head_dim, key_stride, shape.head_dim, n_visible, shape.scale, scores);
+
   float max_score = -std::numeric_limits<float>::infinity();
-  for (int64_t j = 0; j < n_visible; ++j) max_score = std::max(max_score, scores[j]);
-  double sum = 0.0;
   for (int64_t j = 0; j < n_visible; ++j) {
-    scores[j] = std::exp(scores[j] - max_score);
-    sum += scores[j];
+    weights[j] = dot_lanes(keys + j * key_stride + kv_head * shape.head_dim, q, shape.head_dim) * shape.scale;
+    max_score = std::max(max_score, weights[j]);
   }
-  const float inv_sum = static_cast<float>(1.0 / sum);
-  for (int64_t j = 0; j < n_visible; ++j) scores[j] *= inv_sum;
-  round_activations(operands, scores, scores, n_visible);
-  mix_values(scores, values + kv_head * shape.head_dim_v, value_stride, shape.head_dim_v, n_visible, out);
+  double sum = 0.0;
+  float chunk[kLanes] = {};
+  int64_t chunk_index = cell(0) / kLanes;
+  for (int64_t j = 0; j < n_visible; ++j) {
+    if (cell(j) / kLanes != chunk_index) {
+      sum += sum_lanes(chunk);
+      std::fill(std::begin(chunk), std::end(chunk), 0.0f);
+      chunk_index = cell(j) / kLanes;
+    }
+    weights[j] = poly_exp(weights[j] - max_score);
+    chunk[cell(j) % kLanes] = weights[j];
+  }
+  sum += sum_lanes(chunk);
+  const auto inv_sum = static_cast<float>(1.0 / sum);
+  for (int64_t j = 0; j < n_visible; ++j) weights[j] *= inv_sum;
+  round_activations(operands, weights, weights, n_visible);
+
+  const float* v = values + kv_head * shape.head_dim_v;
+  for (int64_t d = 0; d < shape.head_dim_v; ++d) {
+    float lane[kLanes] = {};
+    for (int64_t j = 0; j < n_visible; ++j) {
+      float& acc = lane[cell(j) % kLanes];
+      acc = std::fma(v[j * value_stride + d], weights[j], acc);
+    }
+    out[d] = sum_lanes(lane);
+  }
 }
 
 }  // namespace hearth::kernels::cpu

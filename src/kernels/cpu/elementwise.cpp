@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "kernels/cpu/poly_exp.h"
+
 namespace hearth::kernels::cpu {
 
 void add(float* x, const float* y, int64_t n) {
@@ -13,9 +15,12 @@ void add_rows(float* x, const float* bias, int64_t n_rows, int64_t width) {
 }
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
+  // SiLU as llama.cpp computes it: poly_exp on whole vector chunks, libm's expf on the rest.
+  const int64_t vectorized = n / kPolyExpLanes * kPolyExpLanes;
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    const float e = i < vectorized ? poly_exp(-g) : std::exp(-g);
+    out[i] = g / (1.0f + e) * up[i];
   }
 }
 

@@ -10,6 +10,7 @@
 #include <span>
 
 #include "hearth/tensor_type.h"
+#include "kernels/cpu/quant_dot.h"
 
 namespace hearth::kernels::cpu {
 
@@ -33,6 +34,11 @@ inline int64_t matmul_tile_floats(int64_t cols) { return kMatmulTileRows * cols;
 // `tile` holds matmul_tile_floats(w.cols) floats.
 void matmul_rows(const QuantMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
                  int64_t row_end, float* tile);
+
+// The same product with the activations already quantized to blocks (activations.h), token t's row at
+// x + t * x_row_bytes, multiplied by the integer kernels of quant_dot.h.
+void matmul_quant_rows(const QuantMatrix& w, const QuantDotKernels& kernels, const std::byte* x, uint64_t x_row_bytes,
+                       int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 
 // out[i * w.cols ...] = weight row ids[i], dequantized (an embedding lookup). Ids must be in [0, w.rows).
 void get_rows(const QuantMatrix& w, std::span<const int32_t> ids, float* out);

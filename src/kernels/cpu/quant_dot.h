@@ -1,0 +1,45 @@
+// Integer dot products of a quantized weight row with a row of 8-bit activation blocks (activations.h), each in
+// the order llama.cpp's x86 CPU kernels add the terms.
+//
+// Why an order at all: inside a block the products are integers and exact; what rounds is how the per-block (or
+// per-lane) partial sums are scaled and added. llama.cpp fixes that order per weight type and per path (its
+// tinyBLAS GEMM, its repacked GEMV/GEMM, its vec_dot), and a model's activations are rounded to 8 bits before
+// every product, so a last-bit difference in one sum can move a later value by a whole 8-bit step. Adding in the
+// same order is what makes Hearth's logits the same bits as llama.cpp's, not merely close. Each kernel's comment
+// names the llama.cpp function whose order it follows; the orders are also natural SIMD orders (per-lane fused
+// multiply-add chains), so the vector kernels that replace these keep them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "hearth/tensor_type.h"
+
+namespace hearth::kernels::cpu {
+
+// dot(weight row, activation row) over n elements (a multiple of both block sizes).
+using QuantDot = float (*)(const std::byte* weight_row, const std::byte* activation_row, int64_t n);
+
+// llama.cpp multiplies a token that falls in a full group of four (tokens [0, n - n % 4) of a batch) with its
+// repacked GEMM and the rest with the GEMV; for weight types whose GEMM adds in another order than the GEMV,
+// `grouped` differs from `single`.
+struct QuantDotKernels {
+  QuantDot single = nullptr;
+  QuantDot grouped = nullptr;
+  explicit operator bool() const { return single != nullptr; }
+};
+
+// The kernels for a weight type, or empty where there are none (the matmul then dequantizes the weight and
+// multiplies f32 by the rounded activations).
+QuantDotKernels quant_dot_kernels(TensorType weight_type);
+
+// Tokens [0, grouped_tokens(n)) of an n-token product take the `grouped` kernel.
+inline int64_t grouped_tokens(int64_t n_tokens) { return n_tokens - n_tokens % 4; }
+
+// Q8_0 weights by Q8_0 activations: eight lanes, lane l holding the integer sum of elements 4l..4l+3 of each block,
+// scaled by d_w * d_x and accumulated with a fused multiply-add, block after block; the lanes then folded
+// ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). llama.cpp: tinyBLAS_Q0_AVX (two or more tokens) and
+// ggml_vec_dot_q8_0_q8_0 (one), which agree.
+float dot_q8_0_q8_0(const std::byte* weight_row, const std::byte* activation_row, int64_t n);
+
+}  // namespace hearth::kernels::cpu
