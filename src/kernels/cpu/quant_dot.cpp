@@ -33,10 +33,10 @@ float dot_q8_0_q8_0(const std::byte* weight_row, const std::byte* activation_row
 }
 
 QuantDotKernels quant_dot_kernels(TensorType weight_type) {
-  switch (weight_type) {
-    case TensorType::Q8_0: return {dot_q8_0_q8_0, dot_q8_0_q8_0};
-    default: return {};
-  }
+  if (weight_type == TensorType::Q8_0) return {dot_q8_0_q8_0, dot_q8_0_q8_0};
+  if (const QuantDotKernels kernels = repacked_quant_dot_kernels(weight_type)) return kernels;
+  if (const QuantDotKernels kernels = kquant_dot_kernels(weight_type)) return kernels;
+  return other_quant_dot_kernels(weight_type);
 }
 
 }  // namespace hearth::kernels::cpu

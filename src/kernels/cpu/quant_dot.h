@@ -23,9 +23,14 @@ using QuantDot = float (*)(const std::byte* weight_row, const std::byte* activat
 // llama.cpp multiplies a token that falls in a full group of four (tokens [0, n - n % 4) of a batch) with its
 // repacked GEMM and the rest with the GEMV; for weight types whose GEMM adds in another order than the GEMV,
 // `grouped` differs from `single`.
+// Where llama.cpp quantizes the activations of grouped tokens with other code than the rest (its 4-row
+// interleaved quantizers), `quantize_grouped` rounds them that way; empty means quantize_activations.
+using QuantizeActivations = void (*)(const float* x, std::byte* out, int64_t n);
+
 struct QuantDotKernels {
   QuantDot single = nullptr;
   QuantDot grouped = nullptr;
+  QuantizeActivations quantize_grouped = nullptr;
   explicit operator bool() const { return single != nullptr; }
 };
 
@@ -35,6 +40,11 @@ QuantDotKernels quant_dot_kernels(TensorType weight_type);
 
 // Tokens [0, grouped_tokens(n)) of an n-token product take the `grouped` kernel.
 inline int64_t grouped_tokens(int64_t n_tokens) { return n_tokens - n_tokens % 4; }
+
+// The kernels of each family (one file each), empty for types a family does not cover.
+QuantDotKernels repacked_quant_dot_kernels(TensorType weight_type);  // quant_dot_repacked.cpp: Q4_0, Q4_K, IQ4_NL, Q2_K
+QuantDotKernels kquant_dot_kernels(TensorType weight_type);          // quant_dot_kquants.cpp: Q3_K, Q5_K, Q6_K
+QuantDotKernels other_quant_dot_kernels(TensorType weight_type);     // quant_dot_other.cpp: IQ4_XS, Q4_1, Q5_0, Q5_1
 
 // Q8_0 weights by Q8_0 activations: eight lanes, lane l holding the integer sum of elements 4l..4l+3 of each block,
 // scaled by d_w * d_x and accumulated with a fused multiply-add, block after block; the lanes then folded
