@@ -29,8 +29,9 @@ void rope_rows(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, co
         float* b = params.pairing == RopePairing::Adjacent ? head + 2 * i + 1 : head + i + n_pairs;
         const float x0 = *a;
         const float x1 = *b;
-        *a = x0 * cos_theta[i] - x1 * sin_theta[i];
-        *b = x0 * sin_theta[i] + x1 * cos_theta[i];
+        // One product of each pair fused, as llama.cpp's build (GCC contracting a*b - c*d) computes it.
+        *a = std::fma(x0, cos_theta[i], -(x1 * sin_theta[i]));
+        *b = std::fma(x1, cos_theta[i], x0 * sin_theta[i]);
       }
     }
   }
