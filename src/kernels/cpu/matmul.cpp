@@ -29,12 +29,14 @@ void matmul_rows(const QuantMatrix& w, const float* x, int64_t n_tokens, float* 
 
 void matmul_quant_rows(const QuantMatrix& w, const QuantDotKernels& kernels, const std::byte* x, uint64_t x_row_bytes,
                        int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  // Row by row, every token in turn: the weight row stays in the nearest cache while the tokens pass over it.
   const int64_t grouped = grouped_tokens(n_tokens);
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    const QuantDot dot = t < grouped ? kernels.grouped : kernels.single;
-    const std::byte* xt = x + static_cast<uint64_t>(t) * x_row_bytes;
-    float* yt = y + t * y_stride;
-    for (int64_t r = row_begin; r < row_end; ++r) yt[r] = dot(w.row(r), xt, w.cols);
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const std::byte* row = w.row(r);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const QuantDot dot = t < grouped ? kernels.grouped : kernels.single;
+      y[t * y_stride + r] = dot(row, x + static_cast<uint64_t>(t) * x_row_bytes, w.cols);
+    }
   }
 }
 

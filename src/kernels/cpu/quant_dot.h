@@ -17,7 +17,8 @@
 
 namespace hearth::kernels::cpu {
 
-// dot(weight row, activation row) over n elements (a multiple of both block sizes).
+// dot(weight row, activation row) over n elements (a multiple of both block sizes). Activation integers lie in
+// [-127, 127], as quantize_activations makes them; weight integers may take any value of their format.
 using QuantDot = float (*)(const std::byte* weight_row, const std::byte* activation_row, int64_t n);
 
 // llama.cpp multiplies a token that falls in a full group of four (tokens [0, n - n % 4) of a batch) with its
@@ -51,5 +52,12 @@ QuantDotKernels other_quant_dot_kernels(TensorType weight_type);     // quant_do
 // ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). llama.cpp: tinyBLAS_Q0_AVX (two or more tokens) and
 // ggml_vec_dot_q8_0_q8_0 (one), which agree.
 float dot_q8_0_q8_0(const std::byte* weight_row, const std::byte* activation_row, int64_t n);
+
+// Vector versions of the kernels above: the same operations, so the same bits (tested against the scalar ones).
+// Used when the CPU has them (has_avx2_fma); they exist only on x86-64.
+bool has_avx2_fma();
+#if defined(__x86_64__)
+float dot_q8_0_q8_0_avx2(const std::byte* weight_row, const std::byte* activation_row, int64_t n);
+#endif
 
 }  // namespace hearth::kernels::cpu
