@@ -76,7 +76,7 @@ class CpuBackend final : public Backend {
     if (const cpu::QuantDotKernels kernels = cpu::quant_dot_kernels(w.type)) {
       const uint64_t row_bytes = cpu::activation_row_bytes(format, x.cols);
       auto* blocks = reinterpret_cast<std::byte*>(rounded_.floats());
-      const int64_t grouped = cpu::grouped_tokens(x.rows);
+      const int64_t grouped = cpu::grouped_tokens(kernels, x.rows);
       for_row_ranges(x.rows, [&](int64_t begin, int64_t end) {
         for (int64_t t = begin; t < end; ++t) {
           std::byte* out = blocks + static_cast<uint64_t>(t) * row_bytes;

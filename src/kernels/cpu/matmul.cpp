@@ -30,7 +30,7 @@ void matmul_rows(const QuantMatrix& w, const float* x, int64_t n_tokens, float* 
 void matmul_quant_rows(const QuantMatrix& w, const QuantDotKernels& kernels, const std::byte* x, uint64_t x_row_bytes,
                        int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
   // Row by row, every token in turn: the weight row stays in the nearest cache while the tokens pass over it.
-  const int64_t grouped = grouped_tokens(n_tokens);
+  const int64_t grouped = grouped_tokens(kernels, n_tokens);
   for (int64_t r = row_begin; r < row_end; ++r) {
     const std::byte* row = w.row(r);
     for (int64_t t = 0; t < n_tokens; ++t) {

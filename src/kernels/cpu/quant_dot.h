@@ -21,9 +21,10 @@ namespace hearth::kernels::cpu {
 // [-127, 127], as quantize_activations makes them; weight integers may take any value of their format.
 using QuantDot = float (*)(const std::byte* weight_row, const std::byte* activation_row, int64_t n);
 
-// llama.cpp multiplies a token that falls in a full group of four (tokens [0, n - n % 4) of a batch) with its
-// repacked GEMM and the rest with the GEMV; for weight types whose GEMM adds in another order than the GEMV,
-// `grouped` differs from `single`.
+// Which kernel a token takes can depend on its batch. llama.cpp's repacked types multiply the tokens that fall in
+// full groups of four (tokens [0, n - n % 4) of a batch) with a GEMM and the rest with a GEMV; IQ4_XS takes a panel
+// GEMM for every token once a batch has 8 or more. Where the GEMM adds in another order than the single-token
+// kernel, `grouped` differs from `single`; grouped_tokens says which tokens take it.
 // Where llama.cpp quantizes the activations of grouped tokens with other code than the rest (its 4-row
 // interleaved quantizers), `quantize_grouped` rounds them that way; empty means quantize_activations.
 using QuantizeActivations = void (*)(const float* x, std::byte* out, int64_t n);
@@ -32,15 +33,21 @@ struct QuantDotKernels {
   QuantDot single = nullptr;
   QuantDot grouped = nullptr;
   QuantizeActivations quantize_grouped = nullptr;
+  // 0: tokens in full groups of four are grouped. N > 0: every token of a batch of N or more is grouped, none of
+  // a smaller batch.
+  int64_t all_grouped_from = 0;
   explicit operator bool() const { return single != nullptr; }
 };
+
+// Tokens [0, grouped_tokens(kernels, n)) of an n-token product take `grouped`, the rest `single`.
+inline int64_t grouped_tokens(const QuantDotKernels& kernels, int64_t n_tokens) {
+  if (kernels.all_grouped_from > 0) return n_tokens >= kernels.all_grouped_from ? n_tokens : 0;
+  return n_tokens - n_tokens % 4;
+}
 
 // The kernels for a weight type, or empty where there are none (the matmul then dequantizes the weight and
 // multiplies f32 by the rounded activations).
 QuantDotKernels quant_dot_kernels(TensorType weight_type);
-
-// Tokens [0, grouped_tokens(n)) of an n-token product take the `grouped` kernel.
-inline int64_t grouped_tokens(int64_t n_tokens) { return n_tokens - n_tokens % 4; }
 
 // The kernels of each family (one file each), empty for types a family does not cover.
 QuantDotKernels repacked_quant_dot_kernels(TensorType weight_type);  // quant_dot_repacked.cpp: Q4_0, Q4_K, IQ4_NL, Q2_K
