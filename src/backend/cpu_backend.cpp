@@ -179,8 +179,7 @@ class CpuBackend final : public Backend {
         const int64_t query = task / shape.n_head;
         const int64_t head = task % shape.n_head;
         const int32_t row = group.queries[query];
-        cpu::attention_head(shape, layer.type, q.row(row), gathered_keys, gathered_values, group.cells.data(),
-                            group.n_visible[query],
+        cpu::attention_head(shape, layer.type, q.row(row), gathered_keys, gathered_values, group.n_visible[query],
                             head, out.row(row), scores_.floats() + thread * scratch_floats);
       });
     }

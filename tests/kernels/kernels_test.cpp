@@ -269,7 +269,7 @@ TEST(Attention, MatchesReferenceWithGroupedHeads) {
       std::vector<float> out(shape.n_head * shape.head_dim_v, NAN);
       std::vector<float> scratch(attention_scratch_floats(n_kv, shape.head_dim));
       for (int64_t h = 0; h < shape.n_head; ++h) {
-        attention_head(shape, cache, q.data(), keys.data(), values.data(), nullptr, visible, h, out.data(), scratch.data());
+        attention_head(shape, cache, q.data(), keys.data(), values.data(), visible, h, out.data(), scratch.data());
       }
       for (int64_t h = 0; h < shape.n_head; ++h) {
         const auto expected = reference_attention(shape, q, keys, values, visible, h, cache == TensorType::F16);
@@ -291,7 +291,7 @@ TEST(Attention, NothingVisibleGivesZeros) {
   const AttentionShape shape{.n_head = 1, .n_head_kv = 1, .head_dim = 8, .head_dim_v = 8, .scale = 1.0f};
   const auto q = random_floats(8, 15);
   std::vector<float> out(8, NAN), scratch(attention_scratch_floats(1, 8));
-  attention_head(shape, TensorType::F16, q.data(), q.data(), q.data(), nullptr, 0, 0, out.data(), scratch.data());
+  attention_head(shape, TensorType::F16, q.data(), q.data(), q.data(), 0, 0, out.data(), scratch.data());
   for (float v : out) EXPECT_EQ(v, 0.0f);
 }
 

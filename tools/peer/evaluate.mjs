@@ -170,9 +170,9 @@ async function main() {
             return tokens;
         });
         // One sequence per prompt, all evaluated at once: node-llama-cpp gathers the sequences' pending tokens into
-        // one batch, so each decode step reads the weights once for every prompt. Each pass gets a fresh context, so
-        // the cache holds the prompts one after another from its first cell, as Hearth's does: llama.cpp's attention
-        // sums are arranged by cache cell, so the same layout is what lets the two agree to the last bit.
+        // one batch, so each decode step reads the weights once for every prompt. Each pass gets a fresh context:
+        // node-llama-cpp gives every sequence a cache stream of its own, which then holds that sequence's tokens
+        // from its first cell (llama.cpp's attention sums are arranged by cell, and Hearth's by position).
         const newContext = () => model.createContext({
             contextSize,
             batchSize: contextSize,

@@ -13,7 +13,8 @@ namespace {
 // llama.cpp's attention products run through its tinyBLAS f16 GEMM on AVX-512: sixteen lanes, lane l accumulating
 // the terms whose index along the summed axis is l mod 16 with fused multiply-adds in index order, the lanes then
 // summed by halving (8 + 8, 4 + 4, 2 + 2, 1 + 1). Its softmax sums exp values per aligned chunk of 16 cache cells,
-// the same way, and adds the chunk sums in double.
+// the same way, and adds the chunk sums in double. Each sequence has a cache stream of its own there (as
+// node-llama-cpp and llama-server configure it), so a key's cell is its index in the sequence: key j.
 constexpr int kLanes = kPolyExpLanes;
 
 float sum_lanes(const float (&lane)[kLanes]) {
@@ -32,8 +33,7 @@ float dot_lanes(const float* a, const float* b, int64_t n) {
 }  // namespace
 
 void attention_head(const AttentionShape& shape, TensorType cache_type, const float* q_row, const float* keys,
-                    const float* values, const int32_t* cells, int64_t n_visible, int64_t head, float* out_row,
-                    float* scratch) {
+                    const float* values, int64_t n_visible, int64_t head, float* out_row, float* scratch) {
   // The partner format of the cache (F16 or F32): what q and the weights are rounded to.
   const TensorType operands = activation_format(cache_type);
   const int64_t kv_head = head / (shape.n_head / shape.n_head_kv);
@@ -44,7 +44,6 @@ void attention_head(const AttentionShape& shape, TensorType cache_type, const fl
     std::fill(out, out + shape.head_dim_v, 0.0f);
     return;
   }
-  const auto cell = [&](int64_t j) -> int64_t { return cells != nullptr ? cells[j] : j; };
   float* weights = scratch;
   float* q = scratch + n_visible;
   round_activations(operands, q_row + head * shape.head_dim, q, shape.head_dim);
@@ -56,17 +55,14 @@ void attention_head(const AttentionShape& shape, TensorType cache_type, const fl
   }
   double sum = 0.0;
   float chunk[kLanes] = {};
-  int64_t chunk_index = cell(0) / kLanes;
   for (int64_t j = 0; j < n_visible; ++j) {
-    if (cell(j) / kLanes != chunk_index) {
+    weights[j] = poly_exp(weights[j] - max_score);
+    chunk[j % kLanes] = weights[j];
+    if (j % kLanes == kLanes - 1 || j + 1 == n_visible) {
       sum += sum_lanes(chunk);
       std::fill(std::begin(chunk), std::end(chunk), 0.0f);
-      chunk_index = cell(j) / kLanes;
     }
-    weights[j] = poly_exp(weights[j] - max_score);
-    chunk[cell(j) % kLanes] = weights[j];
   }
-  sum += sum_lanes(chunk);
   const auto inv_sum = static_cast<float>(1.0 / sum);
   for (int64_t j = 0; j < n_visible; ++j) weights[j] *= inv_sum;
   round_activations(operands, weights, weights, n_visible);
@@ -75,7 +71,7 @@ void attention_head(const AttentionShape& shape, TensorType cache_type, const fl
   for (int64_t d = 0; d < shape.head_dim_v; ++d) {
     float lane[kLanes] = {};
     for (int64_t j = 0; j < n_visible; ++j) {
-      float& acc = lane[cell(j) % kLanes];
+      float& acc = lane[j % kLanes];
       acc = std::fma(v[j * value_stride + d], weights[j], acc);
     }
     out[d] = sum_lanes(lane);

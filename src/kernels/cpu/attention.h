@@ -16,11 +16,10 @@ inline int64_t attention_scratch_floats(int64_t n_visible, int64_t head_dim) { r
 // (head_dim_v) values in the order the token sees them, already converted from the cache's `cache_type`.
 // With an F16 cache, q_h and the softmax weights are rounded to f16 before their products, as llama.cpp's
 // attention converts them to the cache's type (its K.Q and V.softmax products take f16 operands).
-// `cells` gives the cache cell each visible key came from (nullptr: cell j for key j): the sums are arranged by
-// cell as llama.cpp arranges them over its whole cache (attention.cpp says how), so the same cache layout gives
-// the same bits. `scratch` holds attention_scratch_floats(n_visible, head_dim) floats. n_visible = 0 yields zeros.
+// The sums are arranged by the keys' index in the sequence, as llama.cpp arranges them over a sequence's own cache
+// stream (attention.cpp says how). `scratch` holds attention_scratch_floats(n_visible, head_dim) floats.
+// n_visible = 0 yields zeros.
 void attention_head(const AttentionShape& shape, TensorType cache_type, const float* q_row, const float* keys,
-                    const float* values, const int32_t* cells, int64_t n_visible, int64_t head, float* out_row,
-                    float* scratch);
+                    const float* values, int64_t n_visible, int64_t head, float* out_row, float* scratch);
 
 }  // namespace hearth::kernels::cpu
