@@ -3,6 +3,7 @@
 #include <cmath>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -61,8 +62,12 @@ __attribute__((target("avx2,fma,f16c"))) float dot_q8_0_q8_0_avx2(const std::byt
 
 bool has_avx2_fma() {
 #if defined(__x86_64__)
-  static const bool supported =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  // clang 14 has no "f16c" for __builtin_cpu_supports, so F16C comes from CPUID leaf 1 (ECX bit 29).
+  static const bool supported = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+    return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
   return supported;
 #else
   return false;
