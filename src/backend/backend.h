@@ -47,6 +47,8 @@ struct Matrix {
   int64_t size() const { return rows * cols; }
   // The same values seen as rows of `width` (e.g. one row per attention head); width must divide cols.
   Matrix reshaped(int64_t width) const { return {data, size() / width, width}; }
+  // The first `n` rows.
+  Matrix first_rows(int64_t n) const { return {data, n, cols}; }
 };
 
 // A weight matrix as the model file stores it: `rows` rows of `cols` elements of `type`.

@@ -54,6 +54,49 @@ Activations::Views Activations::views(int64_t n_tokens, int64_t n_outputs) const
   return v;
 }
 
+namespace {
+
+// x += Wo . attention(rope(Wq . norm(x)), rope(Wk . norm(x)), Wv . norm(x))
+void attention_block(const Model::Impl& model, backend::Backend& backend, const LayerWeights& layer,
+                     const backend::KvLayer& cache, const ForwardBatch& batch, const Activations::Views& a) {
+  const ModelInfo& info = model.info;
+  backend.rms_norm(a.x, layer.attn_norm, info.rms_eps, a.normed);
+  backend.matmul(layer.wq, a.normed, a.q);
+  backend.matmul(layer.wk, a.normed, a.k);
+  backend.matmul(layer.wv, a.normed, a.v);
+  if (!layer.bq.empty()) backend.add_bias(a.q, layer.bq);
+  if (!layer.bk.empty()) backend.add_bias(a.k, layer.bk);
+  if (!layer.bv.empty()) backend.add_bias(a.v, layer.bv);
+  if (!layer.q_norm.empty()) {
+    backend.rms_norm(a.q.reshaped(info.head_dim), layer.q_norm, info.rms_eps, a.q.reshaped(info.head_dim));
+    backend.rms_norm(a.k.reshaped(info.head_dim), layer.k_norm, info.rms_eps, a.k.reshaped(info.head_dim));
+  }
+  backend.rope(a.q, info.head_dim, batch.positions, model.rope);
+  backend.rope(a.k, info.head_dim, batch.positions, model.rope);
+  backend.store_kv(cache, a.k, a.v, batch.cells);
+  backend.attention(a.q, cache, batch.groups, model.attention, a.attn);
+  backend.matmul(layer.wo, a.attn, a.proj);
+  if (!layer.bo.empty()) backend.add_bias(a.proj, layer.bo);
+  backend.add(a.x, a.proj);
+}
+
+// x += W_down . (silu(W_gate . norm(x)) * (W_up . norm(x))), over x's rows only (the scratch may hold more).
+void feed_forward_block(const ModelInfo& info, backend::Backend& backend, const LayerWeights& layer,
+                        backend::Matrix x, const Activations::Views& a) {
+  const backend::Matrix normed = a.normed.first_rows(x.rows);
+  const backend::Matrix gate = a.gate.first_rows(x.rows);
+  const backend::Matrix up = a.up.first_rows(x.rows);
+  const backend::Matrix proj = a.proj.first_rows(x.rows);
+  backend.rms_norm(x, layer.ffn_norm, info.rms_eps, normed);
+  backend.matmul(layer.ffn_gate, normed, gate);
+  backend.matmul(layer.ffn_up, normed, up);
+  backend.swiglu(gate, up, gate);
+  backend.matmul(layer.ffn_down, gate, proj);
+  backend.add(x, proj);
+}
+
+}  // namespace
+
 void forward(const Model::Impl& model, backend::Backend& backend, std::span<const backend::KvLayer> cache,
              const ForwardBatch& batch, const Activations& activations, backend::Matrix logits) {
   const ModelInfo& info = model.info;
@@ -63,40 +106,18 @@ void forward(const Model::Impl& model, backend::Backend& backend, std::span<cons
   const Activations::Views a = activations.views(n_tokens, n_outputs);
 
   backend.get_rows(weights.token_embd, batch.tokens, a.x);
-  for (size_t l = 0; l < weights.layers.size(); ++l) {
-    const LayerWeights& layer = weights.layers[l];
-
-    // Attention block: x += Wo . attention(rope(Wq . norm(x)), rope(Wk . norm(x)), Wv . norm(x))
-    backend.rms_norm(a.x, layer.attn_norm, info.rms_eps, a.normed);
-    backend.matmul(layer.wq, a.normed, a.q);
-    backend.matmul(layer.wk, a.normed, a.k);
-    backend.matmul(layer.wv, a.normed, a.v);
-    if (!layer.bq.empty()) backend.add_bias(a.q, layer.bq);
-    if (!layer.bk.empty()) backend.add_bias(a.k, layer.bk);
-    if (!layer.bv.empty()) backend.add_bias(a.v, layer.bv);
-    if (!layer.q_norm.empty()) {
-      backend.rms_norm(a.q.reshaped(info.head_dim), layer.q_norm, info.rms_eps, a.q.reshaped(info.head_dim));
-      backend.rms_norm(a.k.reshaped(info.head_dim), layer.k_norm, info.rms_eps, a.k.reshaped(info.head_dim));
-    }
-    backend.rope(a.q, info.head_dim, batch.positions, model.rope);
-    backend.rope(a.k, info.head_dim, batch.positions, model.rope);
-    backend.store_kv(cache[l], a.k, a.v, batch.cells);
-    backend.attention(a.q, cache[l], batch.groups, model.attention, a.attn);
-    backend.matmul(layer.wo, a.attn, a.proj);
-    if (!layer.bo.empty()) backend.add_bias(a.proj, layer.bo);
-    backend.add(a.x, a.proj);
-
-    // Feed-forward block: x += W_down . (silu(W_gate . norm(x)) * (W_up . norm(x)))
-    backend.rms_norm(a.x, layer.ffn_norm, info.rms_eps, a.normed);
-    backend.matmul(layer.ffn_gate, a.normed, a.gate);
-    backend.matmul(layer.ffn_up, a.normed, a.up);
-    backend.swiglu(a.gate, a.up, a.gate);
-    backend.matmul(layer.ffn_down, a.gate, a.proj);
-    backend.add(a.x, a.proj);
+  const size_t n_layers = weights.layers.size();
+  for (size_t l = 0; l + 1 < n_layers; ++l) {
+    attention_block(model, backend, weights.layers[l], cache[l], batch, a);
+    feed_forward_block(info, backend, weights.layers[l], a.x, a);
   }
+  // The last layer's keys and values are cached for every token, but its feed-forward block and the output
+  // projection only matter for the rows whose logits are wanted. llama.cpp cuts the batch at the same point,
+  // which also decides how its quantized matmuls group tokens, so the logits keep its bits.
+  attention_block(model, backend, weights.layers.back(), cache.back(), batch, a);
   if (n_outputs == 0) return;
-  // Only the rows whose logits are wanted go through the output projection, the most expensive matmul.
   backend.copy_rows(a.x, batch.outputs, a.out_x);
+  feed_forward_block(info, backend, weights.layers.back(), a.out_x, a);
   backend.rms_norm(a.out_x, weights.output_norm, info.rms_eps, a.out_x);
   backend.matmul(weights.output, a.out_x, logits);
 }

@@ -252,39 +252,45 @@ std::vector<std::string> run_all(const std::vector<std::string>& commands) {
   return failures;
 }
 
-// `rows`: Hearth's logits along the peer's greedy tokens, so that every position compares the same context even after
-// the free-running continuations part.
+// Compares one prompt: `forced` holds Hearth's logits at the first kPositions positions along the peer's greedy
+// tokens, from one decode shaped like the peer's probability pass.
 PromptOutcome compare_prompt(const PeerPrompt& peer, const Tokens& hearth_tokens, const Tokens& hearth_greedy,
-                             const std::vector<std::vector<float>>& rows, double temperature) {
+                             const std::vector<std::vector<float>>& forced, double temperature) {
   PromptOutcome outcome;
   outcome.tokens_equal = hearth_tokens == peer.prompt_tokens;
   outcome.greedy_prefix = common_prefix(hearth_greedy, peer.greedy);
-  // How far the peer's choice is from Hearth's, in Hearth's logits: a near tie that arithmetic can tip, or not.
-  auto margin = [&](const std::vector<float>& row, int32_t hearth_token, int32_t peer_token) {
-    return (row[static_cast<size_t>(hearth_token)] - row[static_cast<size_t>(peer_token)]) / logit_std(row);
-  };
-  if (outcome.greedy_prefix < kGenerate) {
-    const auto at = static_cast<size_t>(outcome.greedy_prefix);
-    outcome.worst_gap = std::abs(margin(rows[at], hearth_greedy[at], peer.greedy[at]));
+  for (int i = 0; i < kPositions; ++i) {
+    const auto difference = compare_position(softmax(forced[static_cast<size_t>(i)], temperature),
+                                             peer.positions[static_cast<size_t>(i)]);
+    outcome.min_overlap = std::min(outcome.min_overlap, difference.overlap);
+    outcome.overlap_sum += difference.overlap;
+    ++outcome.overlap_count;
+    outcome.max_dp = std::max(outcome.max_dp, difference.max_abs_dp);
   }
-  for (int i = 0; i < kGenerate; ++i) {
-    const auto& row = rows[static_cast<size_t>(i)];
+  return outcome;
+}
+
+// Hearth fed the peer's greedy tokens one at a time, as the peer generated them: at each of the 64 positions, does
+// Hearth's argmax agree, and where it does not, by how much (Hearth's margin for its own choice, in logit standard
+// deviations: a near tie that arithmetic can tip, or not). When the free-running outputs are identical this is the
+// same computation as Hearth's own greedy run, so it needs no second run.
+void follow_peer(HearthRunner& runner, const PeerPrompt& peer, const Tokens& hearth_greedy, PromptOutcome& outcome) {
+  if (hearth_greedy == peer.greedy) {
+    outcome.forced_agreement = kGenerate;
+    return;
+  }
+  runner.generate(peer.prompt_tokens, kGenerate, [&](int i, std::span<const float> logits) {
     const int32_t peer_token = peer.greedy[static_cast<size_t>(i)];
+    const std::vector<float> row(logits.begin(), logits.end());
     const int32_t hearth_token = argmax(row);
     if (hearth_token == peer_token) {
       ++outcome.forced_agreement;
     } else {
-      outcome.worst_gap = std::max(outcome.worst_gap, margin(row, hearth_token, peer_token));
+      const double margin = (row[static_cast<size_t>(hearth_token)] - row[static_cast<size_t>(peer_token)]) / logit_std(row);
+      outcome.worst_gap = std::max(outcome.worst_gap, margin);
     }
-    if (i < kPositions) {
-      const auto difference = compare_position(softmax(row, temperature), peer.positions[static_cast<size_t>(i)]);
-      outcome.min_overlap = std::min(outcome.min_overlap, difference.overlap);
-      outcome.overlap_sum += difference.overlap;
-      ++outcome.overlap_count;
-      outcome.max_dp = std::max(outcome.max_dp, difference.max_abs_dp);
-    }
-  }
-  return outcome;
+    return peer_token;
+  });
 }
 
 void print_table(const std::vector<Row>& rows) {
@@ -354,8 +360,8 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
     const fs::path f32 = work.path() / fmt::format("{}-F32.gguf", family.arch);
     if (!fs::exists(f32)) continue;
     HearthRunner runner(f32, kThreads);
-    const auto rows = runner.forced_logits({runner.tokenize(kPrompts.front())}, {Tokens{}}, 1);
-    temperatures[family.arch] = logit_std(rows.front().front()) / 4.0;
+    const auto rows = runner.forced_logits(runner.tokenize(kPrompts.front()), Tokens{}, 1);
+    temperatures[family.arch] = logit_std(rows.front()) / 4.0;
     ASSERT_GT(temperatures[family.arch], 0.0) << family.arch << ": the F32 model's logits are constant";
   }
   // Case c goes to peer process c % kPeerProcesses.
@@ -387,23 +393,18 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
     for (size_t c = 0; c < cases.size(); ++c) {
       const auto& test_case = cases[c];
       HearthRunner runner(test_case.file, kThreads);
-      std::vector<Tokens> hearth_tokens;
-      for (const auto& prompt : kPrompts) hearth_tokens.push_back(runner.tokenize(prompt));
-      const auto hearth_greedy = runner.greedy(hearth_tokens, kGenerate);
-
       const PeerModel peer_model = peer_processes[c % peer_processes.size()]->next();
       ASSERT_EQ(peer_model.prompts.size(), kPrompts.size());
-      std::vector<Tokens> peer_prompts, peer_paths;
-      for (const auto& peer_prompt : peer_model.prompts) {
-        peer_prompts.push_back(peer_prompt.prompt_tokens);
-        peer_paths.push_back(peer_prompt.greedy);
-      }
-      const auto forced = runner.forced_logits(peer_prompts, peer_paths, kGenerate);
 
       Row row{test_case.type, test_case.arch, test_case.temperature};
+      std::vector<Tokens> hearth_greedy;
       for (size_t p = 0; p < kPrompts.size(); ++p) {
-        const auto outcome = compare_prompt(peer_model.prompts[p], hearth_tokens[p], hearth_greedy[p], forced[p],
-                                            test_case.temperature);
+        const PeerPrompt& peer_prompt = peer_model.prompts[p];
+        const Tokens hearth_tokens = runner.tokenize(kPrompts[p]);
+        hearth_greedy.push_back(runner.greedy(hearth_tokens, kGenerate));
+        const auto forced = runner.forced_logits(peer_prompt.prompt_tokens, peer_prompt.greedy, kPositions);
+        auto outcome = compare_prompt(peer_prompt, hearth_tokens, hearth_greedy.back(), forced, test_case.temperature);
+        follow_peer(runner, peer_prompt, hearth_greedy.back(), outcome);
         EXPECT_TRUE(outcome.tokens_equal) << test_case.type << " " << test_case.arch << " prompt " << p
                                           << ": prompt tokens differ";
         row.tokens_equal = row.tokens_equal && outcome.tokens_equal;

@@ -169,25 +169,27 @@ async function main() {
             if (tokens.length === 0) throw new Error(`prompt ${JSON.stringify(prompt)} has no tokens`);
             return tokens;
         });
-        // One sequence per prompt, all evaluated at once: node-llama-cpp gathers the sequences' pending tokens into
-        // one batch, so each decode step reads the weights once for every prompt. Each pass gets a fresh context:
-        // node-llama-cpp gives every sequence a cache stream of its own, which then holds that sequence's tokens
-        // from its first cell (llama.cpp's attention sums are arranged by cell, and Hearth's by position).
+        // Each prompt alone in a fresh context (one sequence): with several sequences llama.cpp cuts a batch into
+        // equal per-sequence sub-batches, which decides which quantized kernel (single-token or grouped) each
+        // token goes through; single sequences make the comparison independent of that policy.
         const newContext = () => model.createContext({
             contextSize,
             batchSize: contextSize,
-            sequences: job.prompts.length,
+            sequences: 1,
             threads: options.threads,
             flashAttention: options.flashAttention
         });
-        let context = await newContext();
-        const greedy = await Promise.all(promptTokens.map(
-            (tokens) => greedyTokens(model, context.getSequence(), tokens, options)));
-        await context.dispose();
-        context = await newContext();
-        const positions = await Promise.all(promptTokens.map(
-            (tokens, index) => forcedProbabilities(context.getSequence(), tokens, greedy[index], options, temperature)));
-        await context.dispose();
+        const greedy = [];
+        const positions = [];
+        for (let index = 0; index < promptTokens.length; index++) {
+            let context = await newContext();
+            greedy.push(await greedyTokens(model, context.getSequence(), promptTokens[index], options));
+            await context.dispose();
+            context = await newContext();
+            positions.push(await forcedProbabilities(context.getSequence(), promptTokens[index], greedy[index], options,
+                temperature));
+            await context.dispose();
+        }
         const prompts = job.prompts.map((prompt, index) => ({
             prompt,
             prompt_tokens: promptTokens[index],

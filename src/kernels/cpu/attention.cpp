@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "kernels/cpu/activations.h"
+#include "kernels/cpu/lanes.h"
 #include "kernels/cpu/poly_exp.h"
 
 namespace hearth::kernels::cpu {
@@ -15,19 +16,13 @@ namespace {
 // summed by halving (8 + 8, 4 + 4, 2 + 2, 1 + 1). Its softmax sums exp values per aligned chunk of 16 cache cells,
 // the same way, and adds the chunk sums in double. Each sequence has a cache stream of its own there (as
 // node-llama-cpp and llama-server configure it), so a key's cell is its index in the sequence: key j.
-constexpr int kLanes = kPolyExpLanes;
-
-float sum_lanes(const float (&lane)[kLanes]) {
-  float half[8], quarter[4];
-  for (int i = 0; i < 8; ++i) half[i] = lane[i] + lane[i + 8];
-  for (int i = 0; i < 4; ++i) quarter[i] = half[i] + half[i + 4];
-  return (quarter[0] + quarter[2]) + (quarter[1] + quarter[3]);
-}
+constexpr int kLanes = kWideLanes;
+static_assert(kLanes == kPolyExpLanes);
 
 float dot_lanes(const float* a, const float* b, int64_t n) {
   float lane[kLanes] = {};
   for (int64_t i = 0; i < n; ++i) lane[i % kLanes] = std::fma(a[i], b[i], lane[i % kLanes]);
-  return sum_lanes(lane);
+  return sum_wide_lanes(lane);
 }
 
 }  // namespace
@@ -59,7 +54,7 @@ void attention_head(const AttentionShape& shape, TensorType cache_type, const fl
     weights[j] = poly_exp(weights[j] - max_score);
     chunk[j % kLanes] = weights[j];
     if (j % kLanes == kLanes - 1 || j + 1 == n_visible) {
-      sum += sum_lanes(chunk);
+      sum += sum_wide_lanes(chunk);
       std::fill(std::begin(chunk), std::end(chunk), 0.0f);
     }
   }
@@ -74,7 +69,7 @@ void attention_head(const AttentionShape& shape, TensorType cache_type, const fl
       float& acc = lane[j % kLanes];
       acc = std::fma(v[j * value_stride + d], weights[j], acc);
     }
-    out[d] = sum_lanes(lane);
+    out[d] = sum_wide_lanes(lane);
   }
 }
 

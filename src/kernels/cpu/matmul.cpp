@@ -3,27 +3,27 @@
 #include <algorithm>
 
 #include "kernels/cpu/dequant.h"
-#include "kernels/cpu/vec.h"
+#include "kernels/cpu/float_dot.h"
 #include "tensor/quant.h"
 
 namespace hearth::kernels::cpu {
-namespace {
-
-HEARTH_VECTOR_CLONES
-void dot_tile(const float* tile, int64_t tile_rows, int64_t cols, const float* x, int64_t n_tokens, float* y,
-              int64_t y_stride) {
-  for (int64_t t = 0; t < n_tokens; ++t) dot_many(tile, cols, tile_rows, x + t * cols, cols, y + t * y_stride);
-}
-
-}  // namespace
 
 void matmul_rows(const QuantMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
                  int64_t row_end, float* tile) {
+  // llama.cpp picks its summation order per matrix product, from the shape and the number of tokens.
+  const bool gemm = float_gemm_applies(w.type, w.rows, w.cols, n_tokens);
   for (int64_t r0 = row_begin; r0 < row_end; r0 += kMatmulTileRows) {
     const int64_t tile_rows = std::min(kMatmulTileRows, row_end - r0);
     // Each weight row is dequantized once per call however many tokens use it.
     for (int64_t r = 0; r < tile_rows; ++r) dequantize_row(w.type, w.row(r0 + r), tile + r * w.cols, w.cols);
-    dot_tile(tile, tile_rows, w.cols, x, n_tokens, y + r0, y_stride);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const float* token = x + t * w.cols;
+      for (int64_t r = 0; r < tile_rows; ++r) {
+        const float* row = tile + r * w.cols;
+        y[t * y_stride + r0 + r] =
+            gemm ? float_dot_gemm(w.type, row, token, w.cols) : float_dot_vec(w.type, row, token, w.cols);
+      }
+    }
   }
 }
 

@@ -30,7 +30,8 @@ inline constexpr int64_t kMatmulTileRows = 16;
 // Floats of tile scratch matmul_rows needs for a weight with `cols` columns.
 inline int64_t matmul_tile_floats(int64_t cols) { return kMatmulTileRows * cols; }
 
-// y[t * y_stride + r] = dot(w row r, x[t * w.cols ...]) for r in [row_begin, row_end), t in [0, n_tokens).
+// y[t * y_stride + r] = dot(w row r, x[t * w.cols ...]) for r in [row_begin, row_end), t in [0, n_tokens), in
+// llama.cpp's summation order for a product of the whole weight by n_tokens tokens (float_dot.h).
 // `tile` holds matmul_tile_floats(w.cols) floats.
 void matmul_rows(const QuantMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
                  int64_t row_end, float* tile);
