@@ -180,7 +180,7 @@ class CpuBackend final : public Backend {
         const int64_t head = task % shape.n_head;
         const int32_t row = group.queries[query];
         cpu::attention_head(shape, layer.type, q.row(row), gathered_keys, gathered_values, group.n_visible[query],
-                            head, out.row(row), scores_.floats() + thread * scratch_floats);
+                            n_queries == 1, head, out.row(row), scores_.floats() + thread * scratch_floats);
       });
     }
   }

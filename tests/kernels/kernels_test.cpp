@@ -247,11 +247,13 @@ TEST(Attention, MatchesReferenceWithGroupedHeads) {
   const auto keys = random_floats(n_kv * shape.n_head_kv * shape.head_dim, 13, 2.0f);
   const auto values = random_floats(n_kv * shape.n_head_kv * shape.head_dim_v, 14);
   for (const TensorType cache : {TensorType::F32, TensorType::F16}) {
+    for (const bool lone_query : {false, true})
     for (int64_t visible : {int64_t{1}, int64_t{6}, n_kv}) {
       std::vector<float> out(shape.n_head * shape.head_dim_v, NAN);
       std::vector<float> scratch(attention_scratch_floats(n_kv, shape.head_dim));
       for (int64_t h = 0; h < shape.n_head; ++h) {
-        attention_head(shape, cache, q.data(), keys.data(), values.data(), visible, h, out.data(), scratch.data());
+        attention_head(shape, cache, q.data(), keys.data(), values.data(), visible, lone_query, h, out.data(),
+                       scratch.data());
       }
       for (int64_t h = 0; h < shape.n_head; ++h) {
         const auto expected = reference_attention(shape, q, keys, values, visible, h, cache == TensorType::F16);
@@ -273,7 +275,7 @@ TEST(Attention, NothingVisibleGivesZeros) {
   const AttentionShape shape{.n_head = 1, .n_head_kv = 1, .head_dim = 8, .head_dim_v = 8, .scale = 1.0f};
   const auto q = random_floats(8, 15);
   std::vector<float> out(8, NAN), scratch(attention_scratch_floats(1, 8));
-  attention_head(shape, TensorType::F16, q.data(), q.data(), q.data(), 0, 0, out.data(), scratch.data());
+  attention_head(shape, TensorType::F16, q.data(), q.data(), q.data(), 0, true, 0, out.data(), scratch.data());
   for (float v : out) EXPECT_EQ(v, 0.0f);
 }
 

@@ -11,11 +11,16 @@
 namespace hearth::kernels::cpu {
 namespace {
 
-// llama.cpp's attention products run through its tinyBLAS f16 GEMM on AVX-512: sixteen lanes, lane l accumulating
-// the terms whose index along the summed axis is l mod 16 with fused multiply-adds in index order, the lanes then
-// summed by halving (8 + 8, 4 + 4, 2 + 2, 1 + 1). Its softmax sums exp values per aligned chunk of 16 cache cells,
-// the same way, and adds the chunk sums in double. Each sequence has a cache stream of its own there (as
-// node-llama-cpp and llama-server configure it), so a key's cell is its index in the sequence: key j.
+// llama.cpp's attention products are matrix products with f16 operands, and it sums them in one of two orders.
+// When a sequence brings two or more tokens to a pass they go through its tinyBLAS GEMM on AVX-512: sixteen lanes,
+// lane l accumulating the terms whose index along the summed axis is l mod 16 with fused multiply-adds in index
+// order, the lanes then summed by halving (8 + 8, 4 + 4, 2 + 2, 1 + 1). A sequence's lone token (generation) goes
+// through ggml's vec_dot instead: four sixteen-lane accumulators over steps of 64 terms, folded (0 + 2, 1 + 3,
+// then 0 + 1) and summed by halving, any tail added in double. Its softmax sums exp values per aligned chunk of 16
+// cache cells, the same way, and adds the chunk sums in double. Each sequence has a cache stream of its own there
+// (as node-llama-cpp and llama-server configure it), so a key's cell is its index in the sequence: key j. The
+// stream's length is padded to a multiple of 256 cells whose masked weights are zero, so the V products never
+// have a tail.
 constexpr int kLanes = kWideLanes;
 static_assert(kLanes == kPolyExpLanes);
 
@@ -25,10 +30,38 @@ float dot_lanes(const float* a, const float* b, int64_t n) {
   return sum_wide_lanes(lane);
 }
 
+// vec_dot's accumulators: term i goes to accumulator (i / 16) mod 4, lane i mod 16.
+class VecDotLanes {
+ public:
+  static constexpr int64_t kStep = 4 * kLanes;
+  void add(int64_t i, float a, float b) {
+    float& acc = acc_[(i / kLanes) % 4][i % kLanes];
+    acc = std::fma(a, b, acc);
+  }
+  float sum() const {
+    float folded[kLanes];
+    for (int l = 0; l < kLanes; ++l) folded[l] = (acc_[0][l] + acc_[2][l]) + (acc_[1][l] + acc_[3][l]);
+    return sum_wide_lanes(folded);
+  }
+
+ private:
+  float acc_[4][kLanes] = {};
+};
+
+float dot_vec_order(const float* a, const float* b, int64_t n) {
+  const int64_t main = n / VecDotLanes::kStep * VecDotLanes::kStep;
+  VecDotLanes lanes;
+  for (int64_t i = 0; i < main; ++i) lanes.add(i, a[i], b[i]);
+  double sum = lanes.sum();
+  for (int64_t i = main; i < n; ++i) sum += static_cast<double>(a[i] * b[i]);
+  return static_cast<float>(sum);
+}
+
 }  // namespace
 
 void attention_head(const AttentionShape& shape, TensorType cache_type, const float* q_row, const float* keys,
-                    const float* values, int64_t n_visible, int64_t head, float* out_row, float* scratch) {
+                    const float* values, int64_t n_visible, bool lone_query, int64_t head, float* out_row,
+                    float* scratch) {
   // The partner format of the cache (F16 or F32): what q and the weights are rounded to.
   const TensorType operands = activation_format(cache_type);
   const int64_t kv_head = head / (shape.n_head / shape.n_head_kv);
@@ -45,7 +78,8 @@ void attention_head(const AttentionShape& shape, TensorType cache_type, const fl
 
   float max_score = -std::numeric_limits<float>::infinity();
   for (int64_t j = 0; j < n_visible; ++j) {
-    weights[j] = dot_lanes(keys + j * key_stride + kv_head * shape.head_dim, q, shape.head_dim) * shape.scale;
+    const float* key = keys + j * key_stride + kv_head * shape.head_dim;
+    weights[j] = (lone_query ? dot_vec_order(key, q, shape.head_dim) : dot_lanes(key, q, shape.head_dim)) * shape.scale;
     max_score = std::max(max_score, weights[j]);
   }
   double sum = 0.0;
@@ -64,12 +98,18 @@ void attention_head(const AttentionShape& shape, TensorType cache_type, const fl
 
   const float* v = values + kv_head * shape.head_dim_v;
   for (int64_t d = 0; d < shape.head_dim_v; ++d) {
-    float lane[kLanes] = {};
-    for (int64_t j = 0; j < n_visible; ++j) {
-      float& acc = lane[j % kLanes];
-      acc = std::fma(v[j * value_stride + d], weights[j], acc);
+    if (lone_query) {
+      VecDotLanes lanes;
+      for (int64_t j = 0; j < n_visible; ++j) lanes.add(j, v[j * value_stride + d], weights[j]);
+      out[d] = lanes.sum();
+    } else {
+      float lane[kLanes] = {};
+      for (int64_t j = 0; j < n_visible; ++j) {
+        float& acc = lane[j % kLanes];
+        acc = std::fma(v[j * value_stride + d], weights[j], acc);
+      }
+      out[d] = sum_wide_lanes(lane);
     }
-    out[d] = sum_wide_lanes(lane);
   }
 }
 

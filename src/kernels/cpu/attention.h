@@ -17,9 +17,12 @@ inline int64_t attention_scratch_floats(int64_t n_visible, int64_t head_dim) { r
 // With an F16 cache, q_h and the softmax weights are rounded to f16 before their products, as llama.cpp's
 // attention converts them to the cache's type (its K.Q and V.softmax products take f16 operands).
 // The sums are arranged by the keys' index in the sequence, as llama.cpp arranges them over a sequence's own cache
-// stream (attention.cpp says how). `scratch` holds attention_scratch_floats(n_visible, head_dim) floats.
+// stream (attention.cpp says how), in one order when the query is its sequence's only token in the pass
+// (`lone_query`, as in generation) and another when it is not. `scratch` holds
+// attention_scratch_floats(n_visible, head_dim) floats.
 // n_visible = 0 yields zeros.
 void attention_head(const AttentionShape& shape, TensorType cache_type, const float* q_row, const float* keys,
-                    const float* values, int64_t n_visible, int64_t head, float* out_row, float* scratch);
+                    const float* values, int64_t n_visible, bool lone_query, int64_t head, float* out_row,
+                    float* scratch);
 
 }  // namespace hearth::kernels::cpu
