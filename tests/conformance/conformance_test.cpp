@@ -37,6 +37,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include "conformance/hearth_side.h"
 #include "conformance/metrics.h"
 #include "conformance/peer.h"
@@ -52,9 +56,11 @@ constexpr int kGenerate = 64;
 constexpr int kPositions = 16;
 constexpr int kTop = 20;
 constexpr int kSynthSeed = 7;
-// Hearth and two peer processes run side by side with one thread each: the peer spends about twice Hearth's CPU
-// time (model loading and context set-up are most of it), so two of them keep both cores busy until the end.
+// Two peer processes with one thread each work through the models while Hearth runs them with two threads: the
+// peer finishes first (its kernels are vectorized, Hearth's integer kernels mostly scalar), so Hearth's second
+// thread keeps both cores busy after it. Thread counts split rows between threads and change no result.
 constexpr int kThreads = 1;
+constexpr int kHearthThreads = 2;
 constexpr size_t kPeerProcesses = 2;
 
 struct Family {
@@ -84,28 +90,28 @@ const std::string kDemoModel = "models/hearth-demo-13m-q8_0.gguf";
 const std::string kDemoExpected = " now supports the :keyword:`import` statement.";
 
 // What each weight type must reach, and why. The weights are identical in both engines (one file); what differs
-// is arithmetic. Hearth rounds activations exactly as llama.cpp's CPU backend does before each product (f16 for F16
-// weights, bf16 for BF16, 8-bit blocks for Q8_0/Q4_0, 8-bit super-blocks for the k- and i-quants; f16 Q and softmax
-// weights against the f16 cache: kernels/cpu/activations.h), so what remains is the order of float additions and
-// the last bit of exp/silu. For F32 and F16 weights that leaves |dp| ~1e-4..1e-3 and identical greedy output.
+// could only be arithmetic, and Hearth's CPU kernels reproduce llama.cpp's: activations rounded as its CPU backend
+// rounds them before each product (kernels/cpu/activations.h), and every sum in the order of the kernel llama.cpp
+// picks for that product on an AVX-512 machine (its "zen4" CPU variant): tinyBLAS or vec_dot for float weights
+// (float_dot.h), the repacked GEMV/GEMM or vec_dot for each quantized type (quant_dot.h), the two attention orders
+// and its vectorized exp (attention.cpp, poly_exp.h). Each prompt runs alone in a fresh context in both engines,
+// so both cut the batch the same way. On such a machine the logits are the same bits, and the suite demands it of
+// every type: all 64 greedy tokens identical, and Hearth's argmax equal to the peer's token at every position.
 //
-// Rounding to 8 bits is a step function, though: when a value sits within an ulp of a rounding boundary, one
-// engine's last-bit difference moves it by a whole step (1/127 of its block's largest value), and that difference
-// travels on. Random-weight models amplify it: their greedy continuations fall into loops that alternate between
-// nearly tied tokens, so such a flip can choose the other token. Nudging Hearth's matmul inputs by one ulp moves
-// its own tiny-llama Q8_0 continuation as much as the peer does. Identical continuations on these models would
-// need llama.cpp's exact float order in every kernel of the CPU variant it picked (repacked GEMV/GEMM per weight
-// type, f16 attention products, vectorized exp), which is not a property to chase; llama.cpp itself does not give
-// the same BF16 continuations on AVX-512 and AVX2 machines (tiny-llama BF16: 36/64 and 14/64 tokens in common).
-// So the suite demands:
-//   - F32 and F16: all 64 greedy tokens identical on every model and prompt;
-//   - the real demo model (Q8_0): identical greedy output;
+// On a CPU where the peer loads another variant (AVX2 only, say) its kernels sum in other orders: the logits then
+// differ in the last bits, and 8-bit activation rounding can carry such a difference on (a value within an ulp of
+// a rounding boundary moves by a whole step), which random-weight models amplify into a different choice between
+// nearly tied tokens. There the suite demands what such arithmetic allows:
+//   - F32 and F16: all 64 greedy tokens identical on every model and prompt; the demo model too;
 //   - every type: each place where Hearth's choice differs from the peer's (free-running, or both fed the peer's
 //     tokens) is a near tie: Hearth's margin for its own choice is at most `tie` logit standard deviations;
 //   - at least `min_forced_agreement` of 64 argmax agreements along the peer's path, for every prompt;
 //   - over all synthetic Q8_0 and lower-bit cases, at least kMinIdenticalShare of (model, prompt) pairs with all 64
-//     greedy tokens identical (observed: 83 of 112, 74%; 20 of the 29 misses on tiny-llama, the deepest model).
-// The |dp| and overlap bounds are about twice the largest observed values at the calibrated temperature.
+//     greedy tokens identical.
+// The |dp| bounds (probabilities at the calibrated temperature, where the two engines' softmax arithmetic also
+// differs) and the overlap bounds are about twice the largest observed values. One difference is still open: in the
+// probability pass (prompt and 15 forced tokens in one decode) qwen3's Q4_K_M, Q6_K and IQ4_XS models show |dp| up
+// to 0.016 where every other case stays below 0.0013, though their greedy tokens and argmaxes all agree.
 struct Tolerance {
   double max_dp;             // bound on |dp| over the peer's top 20, any position, any prompt
   int min_overlap;           // of 20, at every position
@@ -114,12 +120,31 @@ struct Tolerance {
   bool identical_greedy;     // free-running greedy must match all 64 tokens
 };
 
-Tolerance tolerance_for(const std::string& type) {
-  if (type == "F32") return {0.001, 19, 0.0, kGenerate, true};
-  if (type == "F16") return {0.0025, 19, 0.0, kGenerate, true};
-  if (type == "BF16") return {0.008, 18, 0.02, 56, false};
-  if (type == "Q8_0") return {0.04, 17, 0.05, 56, false};
-  return {0.05, 16, 0.08, 56, false};  // Q4_0, Q4_K_M, Q5_K_M, Q6_K, Q2_K, IQ4_XS
+// Whether this CPU has what the peer's AVX-512 variant needs (the kernel orders Hearth reproduces).
+bool runs_peers_avx512_variant() {
+#if defined(__x86_64__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool bf16 = __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5)) != 0;
+  return bf16 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
+Tolerance tolerance_for(const std::string& type, bool same_kernels) {
+  Tolerance tolerance{0.05, 16, 0.08, 56, false};  // Q4_0, Q4_K_M, Q5_K_M, Q6_K, Q2_K, IQ4_XS
+  if (type == "F32") tolerance = {0.001, 19, 0.0, kGenerate, true};
+  if (type == "F16") tolerance = {0.0025, 19, 0.0, kGenerate, true};
+  if (type == "BF16") tolerance = {0.008, 18, 0.02, 56, false};
+  if (type == "Q8_0") tolerance = {0.04, 17, 0.05, 56, false};
+  if (same_kernels) {
+    tolerance.tie = 0.0;
+    tolerance.min_forced_agreement = kGenerate;
+    tolerance.identical_greedy = true;
+  }
+  return tolerance;
 }
 
 constexpr double kMinIdenticalShare = 0.55;
@@ -328,6 +353,12 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
   for (const auto& family : kFamilies) arch_names.push_back(family.arch);
   const auto archs = restriction("HEARTH_CONFORMANCE_ARCHS", arch_names);
 
+  // The peer picks its kernels by CPU: Hearth reproduces those of its AVX-512 variant.
+  const bool same_kernels = runs_peers_avx512_variant();
+  std::cout << (same_kernels ? "this CPU runs the peer's AVX-512 kernels, whose arithmetic Hearth reproduces: the "
+                               "suite demands identical greedy output for every type\n"
+                             : "this CPU runs another of the peer's kernel variants: the suite allows near-tie "
+                               "differences (see tolerance_for)\n");
   TemporaryFolder work;
   Stopwatch clock({RUSAGE_SELF, RUSAGE_CHILDREN});
   std::string timings;
@@ -359,7 +390,7 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
   for (const auto& family : kFamilies) {
     const fs::path f32 = work.path() / fmt::format("{}-F32.gguf", family.arch);
     if (!fs::exists(f32)) continue;
-    HearthRunner runner(f32, kThreads);
+    HearthRunner runner(f32, kHearthThreads);
     const auto rows = runner.forced_logits(runner.tokenize(kPrompts.front()), Tokens{}, 1);
     temperatures[family.arch] = logit_std(rows.front()) / 4.0;
     ASSERT_GT(temperatures[family.arch], 0.0) << family.arch << ": the F32 model's logits are constant";
@@ -392,7 +423,7 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
     }
     for (size_t c = 0; c < cases.size(); ++c) {
       const auto& test_case = cases[c];
-      HearthRunner runner(test_case.file, kThreads);
+      HearthRunner runner(test_case.file, kHearthThreads);
       const PeerModel peer_model = peer_processes[c % peer_processes.size()]->next();
       ASSERT_EQ(peer_model.prompts.size(), kPrompts.size());
 
@@ -420,7 +451,7 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
       }
       rows.push_back(row);
 
-      const Tolerance tolerance = tolerance_for(test_case.type);
+      const Tolerance tolerance = tolerance_for(test_case.type, same_kernels);
       const std::string where = fmt::format("{} {}", test_case.type, test_case.arch);
       EXPECT_LE(row.max_dp, tolerance.max_dp) << where;
       EXPECT_GE(row.min_overlap, tolerance.min_overlap) << where;
@@ -457,7 +488,7 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
     const double share = static_cast<double>(identical) / pairs;
     std::cout << fmt::format("synthetic Q8_0 and lower: {} of {} (model, prompt) pairs with identical greedy output "
                              "({:.0f}%)\n", identical, pairs, 100.0 * share);
-    EXPECT_GE(share, kMinIdenticalShare);
+    EXPECT_GE(share, same_kernels ? 1.0 : kMinIdenticalShare);
   }
   std::cout << timings << "\n";
 }
