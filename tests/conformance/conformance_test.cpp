@@ -1,22 +1,29 @@
-// Conformance against llama.cpp: the same GGUF files, the same prompts, in Hearth and in the peer
-// (node-llama-cpp 3.22.1, tools/peer/evaluate.mjs), compared on
-//   - prompt tokenization (identical),
-//   - the next-token distribution at the first 16 greedy positions (top-20 overlap, max |dp| over the peer's top 20),
-//   - 64 tokens of greedy generation (free-running prefix match, and per-position argmax agreement when both are
-//     fed the peer's tokens).
-// Models: tiny random-weight models of each architecture in every weight type, made by `hearth synth` into a
-// temporary folder (fixed seed), plus the real demo model. The table of observed differences is printed.
+// Conformance against llama.cpp: the same GGUF files and prompts in Hearth and in the peer (node-llama-cpp 3.22.1,
+// tools/peer/evaluate.mjs, with whichever of its CPU libraries this CPU runs or HEARTH_PEER_VARIANT names),
+// compared the way llama.cpp's own quality tool compares two models (llama-perplexity --kl-divergence):
+//   - prompt tokenization: identical;
+//   - along the peer's own token path (teacher forcing: prompt + the peer's greedy tokens, one batched decode in
+//     each engine), at each of kPositions positions, the KL divergence KL(P_peer || P_hearth) of the two
+//     next-token distributions over the whole vocabulary (the peer hands over its full logit rows; both softmaxes
+//     are taken in double here), and whether the two top tokens agree;
+//   - free-running greedy generation of kPositions tokens: identical up to the first near tie, i.e. where the
+//     continuations first differ the two choices must lie within `max_gap` nats of each other in both engines'
+//     distributions (a tie that a different summation order may tip, not a disagreement).
+// Correct means "agrees statistically": the peer picks kernels by CPU (AVX2, AVX-512, AMX tiles, ...), each
+// summing in its own order, and Hearth's fast kernels are free to use theirs. The bounds below sit above the spread
+// between the peer's own CPU variants (the noise floor, see scripts/conformance --noise-floor) and far below what
+// a wrong kernel does: the suite checks that too, running Hearth on copies of models whose weights read as a
+// faulty kernel reads them (faults.h) and requiring the bounds to reject every one.
 //
-// Random weights give flat distributions: at temperature 1 every probability is ~1/n_vocab and any |dp| bound
-// passes trivially. The probabilities of synthetic models are therefore taken at a temperature calibrated per
-// architecture (a quarter of the F32 model's logit standard deviation), which makes the top token carry tens of
-// percent; the demo model is compared at temperature 1. Both engines are asked for the same temperature.
+// Models: tiny random-weight models of each architecture in each weight type, made by `hearth synth` (fixed seed),
+// plus the real demo model. The default run takes a representative subset (every type once, every architecture);
+// HEARTH_CONFORMANCE_FULL=1 (scripts/conformance --full) runs every architecture in every type.
+// Development: HEARTH_CONFORMANCE_TYPES=F32,Q4_0 and HEARTH_CONFORMANCE_ARCHS=llama,qwen3 restrict the matrix;
+// HEARTH_CONFORMANCE_KEEP=1 keeps the temporary folder; HEARTH_PEER_NOISE_VARIANT=NAME also runs the peer with that
+// CPU library along the first one's paths and prints (and bounds) the peer-against-peer statistics.
 //
-// The peer runs without flash attention: llama.cpp's CPU flash attention accumulates in f16, and with it the F32
-// models' max |dp| grows from 0.0003-0.0005 to 0.0011-0.0013 and the demo model's from 0.027 to 0.049.
-//
-// Environment: HEARTH_CONFORMANCE_KEEP=1 keeps the temporary folder; HEARTH_CONFORMANCE_TYPES=F32,Q4_0 and
-// HEARTH_CONFORMANCE_ARCHS=llama,qwen3 restrict the matrix (for development; the suite runs everything).
+// The peer runs without flash attention: llama.cpp's CPU flash attention keeps Q and its running sums in f16,
+// which an f32 attention should not be measured against.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -37,10 +44,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#if defined(__x86_64__)
-#include <cpuid.h>
-#endif
-
+#include "conformance/faults.h"
 #include "conformance/hearth_side.h"
 #include "conformance/metrics.h"
 #include "conformance/peer.h"
@@ -52,14 +56,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kGenerate = 64;
-constexpr int kPositions = 16;
-constexpr int kTop = 20;
+constexpr int kPositions = 32;  // greedy tokens, and forced positions with full distributions, per prompt
 constexpr int kSynthSeed = 7;
-// Two peer processes with one thread each work through the models while Hearth runs them with two threads: the
-// peer finishes first (its kernels are vectorized, Hearth's integer kernels mostly scalar), so Hearth's second
-// thread keeps both cores busy after it. Thread counts split rows between threads and change no result.
-constexpr int kThreads = 1;
+// Two peer processes with one thread each work through the models while Hearth runs them with two threads.
+// Thread counts split rows between threads and change no result.
+constexpr int kPeerThreads = 1;
 constexpr int kHearthThreads = 2;
 constexpr size_t kPeerProcesses = 2;
 
@@ -78,6 +79,14 @@ const std::vector<Family> kFamilies{
 
 const std::vector<std::string> kTypes{"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q2_K", "IQ4_XS"};
 
+// The default run: every weight type once and every architecture, the cheap 32k-vocabulary llama family carrying
+// the types the fault checks below use.
+const std::vector<std::pair<std::string, std::string>> kDefaultCases{
+    {"llama", "F16"},     {"llama", "Q8_0"},   {"llama", "Q4_K_M"},  {"llama", "IQ4_XS"},
+    {"llama3-bpe", "BF16"}, {"llama3-bpe", "Q6_K"}, {"qwen2", "Q4_0"}, {"qwen2", "Q2_K"},
+    {"qwen3", "F32"},     {"qwen3", "Q5_K_M"},
+};
+
 // Plain prose, code with indentation, numbers and punctuation, and non-ASCII text (accents, CJK, an emoji).
 const std::vector<std::string> kPrompts{
     "The Python interpreter",
@@ -89,98 +98,75 @@ const std::vector<std::string> kPrompts{
 const std::string kDemoModel = "models/hearth-demo-13m-q8_0.gguf";
 const std::string kDemoExpected = " now supports the :keyword:`import` statement.";
 
-// What each weight type must reach, and why. The weights are identical in both engines (one file); what differs
-// could only be arithmetic, and Hearth's CPU kernels reproduce llama.cpp's: activations rounded as its CPU backend
-// rounds them before each product (kernels/cpu/activations.h), and every sum in the order of the kernel llama.cpp
-// picks for that product on an AVX-512 machine (its "zen4" CPU variant): tinyBLAS or vec_dot for float weights
-// (float_dot.h), the repacked GEMV/GEMM or vec_dot for each quantized type (quant_dot.h), the two attention orders
-// and its vectorized exp (attention.cpp, poly_exp.h). Each prompt runs alone in a fresh context in both engines,
-// so both cut the batch the same way. On such a machine the logits are the same bits, and the suite demands it of
-// every type: all 64 greedy tokens identical, and Hearth's argmax equal to the peer's token at every position.
+// What each weight type must reach, and why these numbers.
 //
-// On a CPU where the peer loads another variant (AVX2 only, say) its kernels sum in other orders: the logits then
-// differ in the last bits, and 8-bit activation rounding can carry such a difference on (a value within an ulp of
-// a rounding boundary moves by a whole step), which random-weight models amplify into a different choice between
-// nearly tied tokens. There the suite demands what such arithmetic allows:
-//   - F32 and F16: all 64 greedy tokens identical on every model and prompt; the demo model too;
-//   - every type: each place where Hearth's choice differs from the peer's (free-running, or both fed the peer's
-//     tokens) is a near tie: Hearth's margin for its own choice is at most `tie` logit standard deviations;
-//   - at least `min_forced_agreement` of 64 argmax agreements along the peer's path, for every prompt;
-//   - over all synthetic Q8_0 and lower-bit cases, at least kMinIdenticalShare of (model, prompt) pairs with all 64
-//     greedy tokens identical.
-// The |dp| bounds (probabilities at the calibrated temperature, where the two engines' softmax arithmetic also
-// differs) and the overlap bounds are about twice the largest observed values. One difference is still open: in the
-// probability pass (prompt and 15 forced tokens in one decode) qwen3's Q4_K_M, Q6_K and IQ4_XS models show |dp| up
-// to 0.016 where every other case stays below 0.0013, though their greedy tokens and argmaxes all agree.
+// The weights are the same bytes in both engines; only arithmetic differs: summation order (each engine's SIMD
+// layout), and, for quantized weights, how a rounding difference in the activations carries: both engines round
+// activations to 8-bit blocks before integer dot products, so an activation within an ulp of a rounding boundary
+// can move by a whole quantization step in one engine and not the other. Random-weight models amplify such steps
+// through every layer. So the bounds grow as the activation format gets coarser:
+//   - F32: f32 throughout; only summation order differs. Mean KLD of a few 1e-7 at most.
+//   - F16, BF16: activations rounded to f16 / bf16 before the product (as llama.cpp's CPU backend does); bf16's
+//     8-bit mantissa makes one rounding flip worth more than f16's.
+//   - Q8_0 and lower: 8-bit activation blocks; flips of whole steps occur, so a few 1e-4 of mean KLD and single
+//     positions up to a few 1e-3.
+// Observed (DATE, see the session note for the table): the worst mean KLD over the peer's zen4, icelake, skylakex
+// and haswell libraries was kept under a tenth of each bound, so the bounds have room for other kernel orders
+// (AMX tiles, CUDA) while a wrong kernel, which moves logits by their own size, lands orders of magnitude above
+// (the fault checks below show it: their mean KLD is 1e-2 to 1e1).
+// Same top: on random-weight models many positions are near ties between the top two tokens; a tiny difference
+// tips some of them, so the share is bounded below 1 for the 8-bit types.
+// Max gap: where free-running greedy continuations part, both engines must see the two tokens within this many
+// nats of each other: a near tie.
 struct Tolerance {
-  double max_dp;             // bound on |dp| over the peer's top 20, any position, any prompt
-  int min_overlap;           // of 20, at every position
-  double tie;                // largest margin, in logit standard deviations, at a disagreement
-  int min_forced_agreement;  // of 64, argmax agreement along the peer's greedy path
-  bool identical_greedy;     // free-running greedy must match all 64 tokens
+  double mean_kld;  // mean over all positions and prompts
+  double max_kld;   // any single position
+  double same_top;  // share of positions with the same top token, at least
+  double max_gap;   // nats, at the first greedy difference
 };
 
-// Whether this CPU has what the peer's AVX-512 variant needs (the kernel orders Hearth reproduces).
-bool runs_peers_avx512_variant() {
-#if defined(__x86_64__)
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  const bool bf16 = __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5)) != 0;
-  return bf16 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-         __builtin_cpu_supports("avx512vnni");
-#else
-  return false;
-#endif
+Tolerance tolerance_for(const std::string& type) {
+  if (type == "F32") return {2e-6, 2e-5, 0.99, 0.01};
+  if (type == "F16") return {1e-5, 1e-4, 0.98, 0.02};
+  if (type == "BF16") return {1e-4, 1e-3, 0.97, 0.05};
+  return {2e-3, 2e-2, 0.90, 0.15};  // Q8_0 and every lower-bit type
 }
 
-Tolerance tolerance_for(const std::string& type, bool same_kernels) {
-  Tolerance tolerance{0.05, 16, 0.08, 56, false};  // Q4_0, Q4_K_M, Q5_K_M, Q6_K, Q2_K, IQ4_XS
-  if (type == "F32") tolerance = {0.001, 19, 0.0, kGenerate, true};
-  if (type == "F16") tolerance = {0.0025, 19, 0.0, kGenerate, true};
-  if (type == "BF16") tolerance = {0.008, 18, 0.02, 56, false};
-  if (type == "Q8_0") tolerance = {0.04, 17, 0.05, 56, false};
-  if (same_kernels) {
-    tolerance.tie = 0.0;
-    tolerance.min_forced_agreement = kGenerate;
-    tolerance.identical_greedy = true;
-  }
-  return tolerance;
+// A case's failures against its tolerance (empty: it passes). Shared by the suite and its own fault checks.
+std::vector<std::string> violations(const CaseStatistics& statistics, const Tolerance& tolerance) {
+  std::vector<std::string> found;
+  if (!statistics.tokens_equal) found.push_back("prompt tokens differ");
+  if (statistics.mean_kld > tolerance.mean_kld)
+    found.push_back(fmt::format("mean KLD {:.3g} > {:.3g}", statistics.mean_kld, tolerance.mean_kld));
+  if (statistics.max_kld > tolerance.max_kld)
+    found.push_back(fmt::format("max KLD {:.3g} > {:.3g}", statistics.max_kld, tolerance.max_kld));
+  if (statistics.same_top < tolerance.same_top)
+    found.push_back(fmt::format("same top {:.3f} < {:.3f}", statistics.same_top, tolerance.same_top));
+  if (statistics.worst_gap > tolerance.max_gap)
+    found.push_back(fmt::format("greedy parted where the choices differ by {:.3f} nats > {:.3f} (not a near tie)",
+                                statistics.worst_gap, tolerance.max_gap));
+  return found;
 }
-
-constexpr double kMinIdenticalShare = 0.55;
 
 struct Case {
   std::string arch;
   std::string type;
   fs::path file;
-  double temperature = 1.0;
 };
 
-struct PromptOutcome {
-  bool tokens_equal = false;
-  int min_overlap = kTop;
-  double overlap_sum = 0.0;
-  int overlap_count = 0;
-  double max_dp = 0.0;
-  int greedy_prefix = 0;
-  int forced_agreement = 0;
-  double worst_gap = 0.0;  // largest margin (logit standard deviations) where the choices differ
-};
-
-struct Row {
-  std::string type;
+// The fault checks: (arch, type) of a case in the run, the fault, the tensor it hits. Each is one bug in one
+// matrix of one layer.
+struct FaultCheck {
   std::string arch;
-  double temperature = 1.0;
-  bool tokens_equal = true;
-  double max_dp = 0.0;
-  int min_overlap = kTop;
-  double overlap_sum = 0.0;
-  int overlap_count = 0;
-  int min_greedy_prefix = kGenerate;
-  int min_forced = kGenerate;
-  double worst_gap = 0.0;
-  int identical_prompts = 0;  // prompts whose 64 greedy tokens all match
-  int prompts = 0;
+  std::string type;
+  Fault fault;
+  std::string tensor;
+};
+const std::vector<FaultCheck> kFaultChecks{
+    {"llama", "Q8_0", Fault::kDroppedScale, "blk.0.attn_v.weight"},
+    {"llama", "Q4_K_M", Fault::kNeighbourBlock, "blk.1.ffn_down.weight"},
+    {"llama", "F16", Fault::kSkippedLastBlock, "blk.1.ffn_up.weight"},
+    {"llama", "IQ4_XS", Fault::kSkippedLastBlock, "blk.0.attn_output.weight"},
 };
 
 std::vector<std::string> restriction(const char* variable, const std::vector<std::string>& all) {
@@ -197,19 +183,21 @@ std::vector<std::string> restriction(const char* variable, const std::vector<std
   return chosen;
 }
 
-// Wall seconds, and CPU seconds of the processes it watches, since the previous lap: the phase timings the suite
-// prints. CPU time says more than wall time on a shared machine.
+std::string environment(const char* variable) {
+  const char* value = std::getenv(variable);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+// Wall seconds, and CPU seconds of the processes it watches, since the previous lap.
 class Stopwatch {
  public:
-  // Watching RUSAGE_SELF and RUSAGE_CHILDREN (children count once they have exited), or no CPU time at all.
   explicit Stopwatch(std::vector<int> watched) : watched_(std::move(watched)), last_cpu_(cpu_seconds()) {}
 
   std::string lap() {
     const auto now = std::chrono::steady_clock::now();
     const double cpu = cpu_seconds();
     const double wall = std::chrono::duration<double>(now - last_).count();
-    const std::string text = watched_.empty() ? fmt::format("{:.1f} s", wall)
-                                              : fmt::format("{:.1f} s ({:.1f} s CPU)", wall, cpu - last_cpu_);
+    const std::string text = fmt::format("{:.1f} s ({:.1f} s CPU)", wall, cpu - last_cpu_);
     last_ = now;
     last_cpu_ = cpu;
     return text;
@@ -242,8 +230,7 @@ class TemporaryFolder {
     }
   }
   ~TemporaryFolder() {
-    const char* keep = std::getenv("HEARTH_CONFORMANCE_KEEP");
-    if (keep != nullptr && std::string(keep) == "1") {
+    if (environment("HEARTH_CONFORMANCE_KEEP") == "1") {
       std::cout << "kept " << path_.string() << "\n";
       return;
     }
@@ -277,68 +264,61 @@ std::vector<std::string> run_all(const std::vector<std::string>& commands) {
   return failures;
 }
 
-// Compares one prompt: `forced` holds Hearth's logits at the first kPositions positions along the peer's greedy
-// tokens, from one decode shaped like the peer's probability pass.
-PromptOutcome compare_prompt(const PeerPrompt& peer, const Tokens& hearth_tokens, const Tokens& hearth_greedy,
-                             const std::vector<std::vector<float>>& forced, double temperature) {
-  PromptOutcome outcome;
-  outcome.tokens_equal = hearth_tokens == peer.prompt_tokens;
-  outcome.greedy_prefix = common_prefix(hearth_greedy, peer.greedy);
-  for (int i = 0; i < kPositions; ++i) {
-    const auto difference = compare_position(softmax(forced[static_cast<size_t>(i)], temperature),
-                                             peer.positions[static_cast<size_t>(i)]);
-    outcome.min_overlap = std::min(outcome.min_overlap, difference.overlap);
-    outcome.overlap_sum += difference.overlap;
-    ++outcome.overlap_count;
-    outcome.max_dp = std::max(outcome.max_dp, difference.max_abs_dp);
+// Hearth's answers for every prompt: its own tokens and greedy run, and its logits along the peer's paths.
+std::vector<PromptComparison> compare_with_hearth(const fs::path& model_file, const PeerModel& peer,
+                                                  std::vector<Tokens>* greedy_out = nullptr) {
+  HearthRunner runner(model_file, kHearthThreads);
+  std::vector<PromptComparison> comparisons;
+  for (size_t p = 0; p < kPrompts.size(); ++p) {
+    const PromptRun& reference = peer.prompts.at(p);
+    PromptRun hearth;
+    hearth.prompt_tokens = runner.tokenize(kPrompts[p]);
+    hearth.greedy = runner.greedy(hearth.prompt_tokens, kPositions);
+    hearth.forced = runner.forced_logits(reference.prompt_tokens, reference.greedy, kPositions);
+    comparisons.push_back(compare_prompt(reference, hearth));
+    if (greedy_out != nullptr) greedy_out->push_back(hearth.greedy);
   }
-  return outcome;
+  return comparisons;
 }
 
-// Hearth fed the peer's greedy tokens one at a time, as the peer generated them: at each of the 64 positions, does
-// Hearth's argmax agree, and where it does not, by how much (Hearth's margin for its own choice, in logit standard
-// deviations: a near tie that arithmetic can tip, or not). When the free-running outputs are identical this is the
-// same computation as Hearth's own greedy run, so it needs no second run.
-void follow_peer(HearthRunner& runner, const PeerPrompt& peer, const Tokens& hearth_greedy, PromptOutcome& outcome) {
-  if (hearth_greedy == peer.greedy) {
-    outcome.forced_agreement = kGenerate;
-    return;
-  }
-  runner.generate(peer.prompt_tokens, kGenerate, [&](int i, std::span<const float> logits) {
-    const int32_t peer_token = peer.greedy[static_cast<size_t>(i)];
-    const std::vector<float> row(logits.begin(), logits.end());
-    const int32_t hearth_token = argmax(row);
-    if (hearth_token == peer_token) {
-      ++outcome.forced_agreement;
-    } else {
-      const double margin = (row[static_cast<size_t>(hearth_token)] - row[static_cast<size_t>(peer_token)]) / logit_std(row);
-      outcome.worst_gap = std::max(outcome.worst_gap, margin);
-    }
-    return peer_token;
-  });
+std::string decode(const Model& model, const Tokens& tokens) {
+  tokenizer::StreamingDetokenizer text(model.tokenizer(), false, /*sequence_start=*/false);
+  std::string result;
+  for (const int32_t token : tokens) result += text.push(token);
+  return result + text.finish();
 }
 
-void print_table(const std::vector<Row>& rows) {
-  std::cout << fmt::format("\n{:<8} {:<11} {:>7} {:>9} {:>14} {:>13} {:>10} {:>13} {:>9}\n", "type", "arch", "temp",
-                           "max|dp|", "top20 min/avg", "greedy match", "identical", "forced agree", "worst gap");
+struct Row {
+  std::string type;
+  std::string arch;
+  CaseStatistics statistics;
+  std::vector<std::string> failures;
+};
+
+void print_table(const std::string& title, const std::vector<Row>& rows) {
+  std::cout << "\n" << title << "\n";
+  std::cout << fmt::format("{:<8} {:<11} {:>10} {:>10} {:>9} {:>12} {:>9} {:>9}  {}\n", "type", "arch", "mean KLD",
+                           "max KLD", "same top", "greedy match", "identical", "worst gap", "verdict");
   for (const auto& row : rows) {
-    const double mean = row.overlap_count > 0 ? row.overlap_sum / row.overlap_count : 0.0;
-    std::cout << fmt::format("{:<8} {:<11} {:>7.4f} {:>9.5f} {:>8}/{:<5.2f} {:>9}/{:<3} {:>8}/{:<1} {:>9}/{:<3} {:>9.4f}{}\n",
-                             row.type, row.arch, row.temperature, row.max_dp, row.min_overlap, mean,
-                             row.min_greedy_prefix, kGenerate, row.identical_prompts, row.prompts, row.min_forced,
-                             kGenerate, row.worst_gap,
-                             row.tokens_equal ? "" : "  TOKENS DIFFER");
+    const auto& s = row.statistics;
+    std::cout << fmt::format("{:<8} {:<11} {:>10.3e} {:>10.3e} {:>8.2f}% {:>9}/{:<2} {:>7}/{:<1} {:>9.4f}  {}\n",
+                             row.type, row.arch, s.mean_kld, s.max_kld, 100.0 * s.same_top, s.min_greedy_prefix,
+                             kPositions, s.identical_prompts, s.prompts, s.worst_gap,
+                             row.failures.empty() ? "ok" : fmt::format("FAILS: {}", fmt::join(row.failures, "; ")));
   }
   std::cout << fmt::format(
-      "(max|dp|: over the peer's top {} at the first {} positions, all prompts; top20: overlap of the two top-{} "
-      "sets, worst and mean; greedy match: tokens equal from the start, worst prompt; identical: prompts with all {} "
-      "greedy tokens equal; forced agree: positions where "
-      "Hearth's argmax is the peer's token when both follow the peer's tokens, worst prompt; worst gap: where they "
-      "differ, Hearth's logit margin of its choice over the peer's, in standard deviations of the logits)\n",
-      kTop, kPositions, kTop, kGenerate);
+      "(over {} prompts x {} positions along the reference's greedy path; KLD = KL(P_reference || P_other) over the "
+      "whole vocabulary, nats; same top: positions whose most probable tokens agree; greedy match: tokens equal "
+      "from the start, worst prompt; identical: prompts whose {} greedy tokens all agree; worst gap: where greedy "
+      "parted, how far apart the two choices were, in nats)\n",
+      kPrompts.size(), kPositions, kPositions);
 }
 
-TEST(Conformance, HearthMatchesLlamaCpp) {
+std::string describe(const PeerModel& peer) {
+  return fmt::format("{} ({}; {})", peer.variant, peer.library, fmt::join(peer.features, " "));
+}
+
+TEST(Conformance, HearthAgreesWithLlamaCpp) {
   const fs::path source_dir = HEARTH_SOURCE_DIR;
   const fs::path hearth_binary = test::bin_dir() / "hearth";
   PeerLocation peer;
@@ -348,70 +328,56 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
     FAIL() << "the peer is required for conformance: " << error.what();
   }
   ASSERT_TRUE(fs::exists(hearth_binary)) << hearth_binary << " is missing (build the hearth_cli target)";
+  const bool full = environment("HEARTH_CONFORMANCE_FULL") == "1";
   const auto types = restriction("HEARTH_CONFORMANCE_TYPES", kTypes);
   std::vector<std::string> arch_names;
   for (const auto& family : kFamilies) arch_names.push_back(family.arch);
   const auto archs = restriction("HEARTH_CONFORMANCE_ARCHS", arch_names);
+  const auto chosen = [&](const std::string& arch, const std::string& type) {
+    const bool listed = std::find(types.begin(), types.end(), type) != types.end() &&
+                        std::find(archs.begin(), archs.end(), arch) != archs.end();
+    const bool restricted = !environment("HEARTH_CONFORMANCE_TYPES").empty() ||
+                            !environment("HEARTH_CONFORMANCE_ARCHS").empty();
+    const bool in_default = std::find(kDefaultCases.begin(), kDefaultCases.end(), std::pair{arch, type}) != kDefaultCases.end();
+    return listed && (full || restricted || in_default);
+  };
 
-  // The peer picks its kernels by CPU: Hearth reproduces those of its AVX-512 variant.
-  const bool same_kernels = runs_peers_avx512_variant();
-  std::cout << (same_kernels ? "this CPU runs the peer's AVX-512 kernels, whose arithmetic Hearth reproduces: the "
-                               "suite demands identical greedy output for every type\n"
-                             : "this CPU runs another of the peer's kernel variants: the suite allows near-tie "
-                               "differences (see tolerance_for)\n");
   TemporaryFolder work;
   Stopwatch clock({RUSAGE_SELF, RUSAGE_CHILDREN});
   std::string timings;
   std::vector<Case> cases;
   std::vector<std::string> commands;
   for (const auto& family : kFamilies) {
-    if (std::find(archs.begin(), archs.end(), family.arch) == archs.end()) continue;
-    // F32 is always made: it calibrates the family's temperature.
-    std::vector<std::string> family_types{"F32"};
-    for (const auto& type : types) {
-      if (type != "F32") family_types.push_back(type);
-    }
-    for (const auto& type : family_types) {
+    for (const auto& type : kTypes) {
+      if (!chosen(family.arch, type)) continue;
       const fs::path file = work.path() / fmt::format("{}-{}.gguf", family.arch, type);
       commands.push_back(fmt::format("{} synth --shape {} --vocab {} --type {} --seed {} --out {} --threads 1 --quiet 2>&1",
                                      shell_quote(hearth_binary.string()), family.shape,
                                      shell_quote((test::shared_dir() / "vocab" / family.vocab).string()), type,
                                      kSynthSeed, shell_quote(file.string())));
-      if (std::find(types.begin(), types.end(), type) != types.end()) cases.push_back({family.arch, type, file, 1.0});
+      cases.push_back({family.arch, type, file});
     }
   }
   const auto failures = run_all(commands);
   ASSERT_TRUE(failures.empty()) << "hearth synth failed: " << failures.front();
-  cases.push_back({"demo", "Q8_0", test::shared_dir() / kDemoModel, 1.0});
+  cases.push_back({"demo", "Q8_0", test::shared_dir() / kDemoModel});
   timings += fmt::format("synth {} models {}", commands.size(), clock.lap());
 
-  // A quarter of the logit standard deviation, from Hearth's F32 model after the first prompt.
-  std::map<std::string, double> temperatures;
-  for (const auto& family : kFamilies) {
-    const fs::path f32 = work.path() / fmt::format("{}-F32.gguf", family.arch);
-    if (!fs::exists(f32)) continue;
-    HearthRunner runner(f32, kHearthThreads);
-    const auto rows = runner.forced_logits(runner.tokenize(kPrompts.front()), Tokens{}, 1);
-    temperatures[family.arch] = logit_std(rows.front()) / 4.0;
-    ASSERT_GT(temperatures[family.arch], 0.0) << family.arch << ": the F32 model's logits are constant";
-  }
-  // Case c goes to peer process c % kPeerProcesses.
-  std::vector<std::vector<PeerJob>> jobs(std::min(kPeerProcesses, cases.size()));
-  for (size_t c = 0; c < cases.size(); ++c) {
-    auto& test_case = cases[c];
-    if (temperatures.count(test_case.arch) != 0) test_case.temperature = temperatures[test_case.arch];
-    jobs[c % jobs.size()].push_back({test_case.file, kPrompts, test_case.temperature});
-  }
-  timings += fmt::format(", calibration {}", clock.lap());
-
-  // The peer works through the models in its own processes while Hearth runs each one; Hearth's teacher-forced pass
-  // needs the peer's tokens, so it waits for each model's answer.
   PeerSettings settings;
-  settings.generate = kGenerate;
+  settings.generate = kPositions;
   settings.positions = kPositions;
-  settings.top = kTop;
-  settings.threads = kThreads;
+  settings.threads = kPeerThreads;
+  settings.variant = environment("HEARTH_PEER_VARIANT");
+  const std::string noise_variant = environment("HEARTH_PEER_NOISE_VARIANT");
+
+  // Case c goes to peer process c % kPeerProcesses; the peer works through its models while Hearth runs each one
+  // (Hearth's forced pass needs the peer's tokens, so it waits for each model's answer).
+  std::vector<std::vector<PeerJob>> jobs(std::min(kPeerProcesses, cases.size()));
+  for (size_t c = 0; c < cases.size(); ++c) jobs[c % jobs.size()].push_back({cases[c].file, kPrompts, {}});
+
   std::vector<Row> rows;
+  std::map<std::pair<std::string, std::string>, PeerModel> kept;  // peer answers the later checks need
+  std::string peer_description;
   Stopwatch hearth_cpu({RUSAGE_SELF});
   Stopwatch peer_cpu({RUSAGE_CHILDREN});
   try {
@@ -423,74 +389,106 @@ TEST(Conformance, HearthMatchesLlamaCpp) {
     }
     for (size_t c = 0; c < cases.size(); ++c) {
       const auto& test_case = cases[c];
-      HearthRunner runner(test_case.file, kHearthThreads);
-      const PeerModel peer_model = peer_processes[c % peer_processes.size()]->next();
+      PeerModel peer_model = peer_processes[c % peer_processes.size()]->next();
       ASSERT_EQ(peer_model.prompts.size(), kPrompts.size());
-
-      Row row{test_case.type, test_case.arch, test_case.temperature};
-      std::vector<Tokens> hearth_greedy;
-      for (size_t p = 0; p < kPrompts.size(); ++p) {
-        const PeerPrompt& peer_prompt = peer_model.prompts[p];
-        const Tokens hearth_tokens = runner.tokenize(kPrompts[p]);
-        hearth_greedy.push_back(runner.greedy(hearth_tokens, kGenerate));
-        const auto forced = runner.forced_logits(peer_prompt.prompt_tokens, peer_prompt.greedy, kPositions);
-        auto outcome = compare_prompt(peer_prompt, hearth_tokens, hearth_greedy.back(), forced, test_case.temperature);
-        follow_peer(runner, peer_prompt, hearth_greedy.back(), outcome);
-        EXPECT_TRUE(outcome.tokens_equal) << test_case.type << " " << test_case.arch << " prompt " << p
-                                          << ": prompt tokens differ";
-        row.tokens_equal = row.tokens_equal && outcome.tokens_equal;
-        row.max_dp = std::max(row.max_dp, outcome.max_dp);
-        row.min_overlap = std::min(row.min_overlap, outcome.min_overlap);
-        row.overlap_sum += outcome.overlap_sum;
-        row.overlap_count += outcome.overlap_count;
-        row.min_greedy_prefix = std::min(row.min_greedy_prefix, outcome.greedy_prefix);
-        row.min_forced = std::min(row.min_forced, outcome.forced_agreement);
-        row.worst_gap = std::max(row.worst_gap, outcome.worst_gap);
-        row.identical_prompts += outcome.greedy_prefix == kGenerate ? 1 : 0;
-        ++row.prompts;
+      if (peer_description.empty()) peer_description = describe(peer_model);
+      if (!settings.variant.empty()) {
+        ASSERT_EQ(peer_model.variant, settings.variant) << "the peer loaded another CPU library than asked";
       }
+
+      std::vector<Tokens> hearth_greedy;
+      const auto comparisons = compare_with_hearth(test_case.file, peer_model, &hearth_greedy);
+      Row row{test_case.type, test_case.arch, summarize(comparisons, kPositions), {}};
+      row.failures = violations(row.statistics, tolerance_for(test_case.type));
+      EXPECT_TRUE(row.failures.empty()) << test_case.type << " " << test_case.arch << ": "
+                                        << fmt::format("{}", fmt::join(row.failures, "; "));
       rows.push_back(row);
 
-      const Tolerance tolerance = tolerance_for(test_case.type, same_kernels);
-      const std::string where = fmt::format("{} {}", test_case.type, test_case.arch);
-      EXPECT_LE(row.max_dp, tolerance.max_dp) << where;
-      EXPECT_GE(row.min_overlap, tolerance.min_overlap) << where;
-      EXPECT_LE(row.worst_gap, tolerance.tie) << where << ": a disagreement is not a near tie";
-      EXPECT_GE(row.min_forced, tolerance.min_forced_agreement) << where;
-      if (tolerance.identical_greedy || test_case.arch == "demo") {
-        EXPECT_EQ(row.min_greedy_prefix, kGenerate) << where << ": greedy diverged";
-      }
-
       if (test_case.arch == "demo") {
-        const auto& demo = peer_model.prompts.front();
-        EXPECT_EQ(demo.greedy_text.rfind(kDemoExpected, 0), 0u) << "the peer's continuation: " << demo.greedy_text;
-        tokenizer::StreamingDetokenizer text(runner.model().tokenizer(), false, /*sequence_start=*/false);
-        std::string hearth_text;
-        for (const int32_t token : hearth_greedy.front()) hearth_text += text.push(token);
-        hearth_text += text.finish();
-        EXPECT_EQ(hearth_text.rfind(kDemoExpected, 0), 0u) << "Hearth's continuation: " << hearth_text;
+        // A real model's continuation: both engines must write the text it was trained to write.
+        EXPECT_EQ(peer_model.greedy_texts.front().rfind(kDemoExpected, 0), 0u)
+            << "the peer's continuation: " << peer_model.greedy_texts.front();
+        const auto model = Model::load(test_case.file);
+        const std::string text = decode(*model, hearth_greedy.front());
+        EXPECT_EQ(text.rfind(kDemoExpected, 0), 0u) << "Hearth's continuation: " << text;
       }
+      const bool fault_case = std::any_of(kFaultChecks.begin(), kFaultChecks.end(), [&](const FaultCheck& check) {
+        return check.arch == test_case.arch && check.type == test_case.type;
+      });
+      if (fault_case || !noise_variant.empty()) kept[{test_case.arch, test_case.type}] = std::move(peer_model);
     }
   } catch (const PeerError& error) {
     FAIL() << error.what();
   }
   timings += fmt::format(", Hearth beside the peer {}: Hearth {}, the peer {}", clock.lap(), hearth_cpu.lap(),
                          peer_cpu.lap());
-  print_table(rows);
-  // The share of fully identical continuations among the synthetic models whose activations are rounded to 8 bits.
-  int identical = 0, pairs = 0;
-  for (const auto& row : rows) {
-    if (row.arch == "demo" || row.type == "F32" || row.type == "F16" || row.type == "BF16") continue;
-    identical += row.identical_prompts;
-    pairs += row.prompts;
+  print_table(fmt::format("Hearth against llama.cpp {}", peer_description), rows);
+
+  // The suite's own test: Hearth with a wrong kernel must fail it.
+  std::vector<Row> fault_rows;
+  for (const auto& check : kFaultChecks) {
+    const auto answer = kept.find({check.arch, check.type});
+    if (answer == kept.end()) continue;  // that case is not in this run
+    const auto source = std::find_if(cases.begin(), cases.end(), [&](const Case& c) {
+      return c.arch == check.arch && c.type == check.type;
+    });
+    const fs::path faulty = work.path() / fmt::format("fault-{}-{}.gguf", check.arch, check.type);
+    write_faulty_copy(source->file, faulty, check.fault, check.tensor);
+    const auto comparisons = compare_with_hearth(faulty, answer->second);
+    Row row{check.type, fmt::format("{}", check.arch), summarize(comparisons, kPositions), {}};
+    row.failures = violations(row.statistics, tolerance_for(check.type));
+    EXPECT_FALSE(row.failures.empty()) << check.type << " " << check.arch << " with " << fault_name(check.fault)
+                                       << " in " << check.tensor << " passes the suite's bounds";
+    row.arch = fmt::format("{} ({}, {})", check.arch, fault_name(check.fault), check.tensor);
+    fault_rows.push_back(row);
+    fs::remove(faulty);
   }
-  if (pairs > 0) {
-    const double share = static_cast<double>(identical) / pairs;
-    std::cout << fmt::format("synthetic Q8_0 and lower: {} of {} (model, prompt) pairs with identical greedy output "
-                             "({:.0f}%)\n", identical, pairs, 100.0 * share);
-    EXPECT_GE(share, same_kernels ? 1.0 : kMinIdenticalShare);
+  if (!fault_rows.empty()) {
+    print_table("The suite's own test: Hearth with a deliberately wrong kernel (each must FAIL)", fault_rows);
+    timings += fmt::format(", fault checks {}", clock.lap());
   }
-  std::cout << timings << "\n";
+
+  // The noise floor: the peer's own CPU libraries against each other, along the first one's paths.
+  if (!noise_variant.empty()) {
+    PeerSettings noise_settings = settings;
+    noise_settings.variant = noise_variant;
+    std::vector<PeerJob> noise_jobs;
+    std::vector<std::pair<std::string, std::string>> order;
+    for (const auto& test_case : cases) {
+      const auto& reference = kept.at({test_case.arch, test_case.type});
+      PeerJob job{test_case.file, kPrompts, {}};
+      for (const auto& prompt : reference.prompts) job.paths.push_back(prompt.greedy);
+      noise_jobs.push_back(std::move(job));
+      order.emplace_back(test_case.arch, test_case.type);
+    }
+    const fs::path folder = work.path() / "peer-noise";
+    fs::create_directory(folder);
+    std::vector<Row> noise_rows;
+    std::string other_description;
+    try {
+      PeerProcess other(peer, noise_jobs, noise_settings, folder);
+      for (const auto& key : order) {
+        const PeerModel other_model = other.next();
+        if (other_description.empty()) other_description = describe(other_model);
+        const auto& reference = kept.at(key);
+        std::vector<PromptComparison> comparisons;
+        for (size_t p = 0; p < reference.prompts.size(); ++p) {
+          comparisons.push_back(compare_prompt(reference.prompts[p], other_model.prompts.at(p)));
+        }
+        Row row{key.second, key.first, summarize(comparisons, kPositions), {}};
+        row.failures = violations(row.statistics, tolerance_for(key.second));
+        EXPECT_TRUE(row.failures.empty()) << "the peer's own variants differ by more than the bounds allow: "
+                                          << key.second << " " << key.first;
+        noise_rows.push_back(row);
+      }
+    } catch (const PeerError& error) {
+      FAIL() << error.what();
+    }
+    print_table(fmt::format("The noise floor: llama.cpp {} against llama.cpp {}", other_description, peer_description),
+                noise_rows);
+    timings += fmt::format(", noise floor {}", clock.lap());
+  }
+  std::cout << "conformance timings: " << timings << "\n";
 }
 
 }  // namespace

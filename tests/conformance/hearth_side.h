@@ -12,12 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "conformance/metrics.h"
 #include "hearth/context.h"
 #include "hearth/model.h"
 
 namespace hearth::conformance {
-
-using Tokens = std::vector<int32_t>;
 
 class HearthRunner {
  public:

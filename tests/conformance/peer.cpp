@@ -55,24 +55,22 @@ PeerLocation find_peer(const std::filesystem::path& source_dir) {
   return peer;
 }
 
-PeerModel parse_peer_model(const std::string& json_line) {
+PeerModel parse_peer_model(const std::string& json_line, std::filesystem::path& logits_file) {
   PeerModel model;
   try {
     const auto entry = nlohmann::json::parse(json_line);
     model.model = entry.at("model").get<std::string>();
-    model.temperature = entry.at("temperature").get<double>();
+    model.variant = entry.at("variant").get<std::string>();
+    model.library = entry.at("library").get<std::string>();
+    model.features = entry.at("features").get<std::vector<std::string>>();
+    model.n_vocab = entry.at("n_vocab").is_null() ? 0 : entry.at("n_vocab").get<int64_t>();
+    logits_file = entry.at("logits").is_null() ? std::filesystem::path() : std::filesystem::path(entry.at("logits").get<std::string>());
     for (const auto& result : entry.at("results")) {
-      PeerPrompt prompt;
-      prompt.prompt = result.at("prompt").get<std::string>();
-      prompt.prompt_tokens = result.at("prompt_tokens").get<std::vector<int32_t>>();
-      for (const auto& position : result.at("positions")) {
-        std::vector<std::pair<int32_t, double>> top;
-        for (const auto& pair : position.at("top")) top.emplace_back(pair.at(0).get<int32_t>(), pair.at(1).get<double>());
-        prompt.positions.push_back(std::move(top));
-      }
-      prompt.greedy = result.at("greedy").get<std::vector<int32_t>>();
-      prompt.greedy_text = result.at("greedy_text").get<std::string>();
+      PromptRun prompt;
+      prompt.prompt_tokens = result.at("prompt_tokens").get<Tokens>();
+      prompt.greedy = result.at("greedy").get<Tokens>();
       model.prompts.push_back(std::move(prompt));
+      model.greedy_texts.push_back(result.at("greedy_text").get<std::string>());
     }
   } catch (const nlohmann::json::exception& error) {
     throw PeerError(fmt::format("unexpected peer output: {}", error.what()));
@@ -80,18 +78,39 @@ PeerModel parse_peer_model(const std::string& json_line) {
   return model;
 }
 
+void read_peer_logits(const std::filesystem::path& file, int positions, PeerModel& model) {
+  const auto row_length = static_cast<size_t>(model.n_vocab);
+  const size_t expected = model.prompts.size() * static_cast<size_t>(positions) * row_length * sizeof(float);
+  std::error_code error;
+  const auto size = std::filesystem::file_size(file, error);
+  if (error || row_length == 0 || size != expected) {
+    throw PeerError(fmt::format("the peer's logits file {} holds {} bytes, not the {} of {} prompts x {} positions x {}",
+                                file.string(), error ? 0 : size, expected, model.prompts.size(), positions, row_length));
+  }
+  std::ifstream in(file, std::ios::binary);
+  for (auto& prompt : model.prompts) {
+    prompt.forced.assign(static_cast<size_t>(positions), std::vector<float>(row_length));
+    for (auto& row : prompt.forced) {
+      in.read(reinterpret_cast<char*>(row.data()), static_cast<std::streamsize>(row_length * sizeof(float)));
+    }
+  }
+  if (!in) throw PeerError(fmt::format("cannot read the peer's logits file {}", file.string()));
+}
+
 PeerProcess::PeerProcess(const PeerLocation& peer, const std::vector<PeerJob>& jobs, const PeerSettings& settings,
                          const std::filesystem::path& work_dir)
-    : errors_path_(work_dir / "peer-errors.txt"), remaining_(jobs.size()) {
+    : errors_path_(work_dir / "peer-errors.txt"), positions_(settings.positions), remaining_(jobs.size()) {
   nlohmann::json document;
   document["generate"] = settings.generate;
   document["positions"] = settings.positions;
-  document["top"] = settings.top;
   document["flash_attention"] = settings.flash_attention;
+  document["logits_dir"] = work_dir.string();
+  if (!settings.variant.empty()) document["variant"] = settings.variant;
   document["models"] = nlohmann::json::array();
   for (const auto& job : jobs) {
-    document["models"].push_back(
-        {{"path", job.model.string()}, {"prompts", job.prompts}, {"temperature", job.temperature}});
+    nlohmann::json entry{{"path", job.model.string()}, {"prompts", job.prompts}};
+    if (!job.paths.empty()) entry["paths"] = job.paths;
+    document["models"].push_back(std::move(entry));
   }
   const auto jobs_path = work_dir / "peer-jobs.json";
   std::ofstream(jobs_path) << document.dump(1);
@@ -118,7 +137,10 @@ PeerModel PeerProcess::next() {
   std::string line;
   for (int c = std::fgetc(pipe_); c != EOF && c != '\n'; c = std::fgetc(pipe_)) line += static_cast<char>(c);
   if (line.empty()) fail("the peer ended before answering every job");
-  PeerModel model = parse_peer_model(line);
+  std::filesystem::path logits_file;
+  PeerModel model = parse_peer_model(line, logits_file);
+  read_peer_logits(logits_file, positions_, model);
+  std::filesystem::remove(logits_file);  // up to ~80 MB a model with a 152k vocabulary
   if (--remaining_ == 0) {
     const int status = pclose(pipe_);
     pipe_ = nullptr;

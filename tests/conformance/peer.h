@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "conformance/metrics.h"
+
 namespace hearth::conformance {
 
 // node, the peer package or evaluate.mjs is missing, or the peer run failed. The suite fails on it, never skips.
@@ -20,29 +22,27 @@ class PeerError : public std::runtime_error {
 struct PeerJob {
   std::filesystem::path model;
   std::vector<std::string> prompts;
-  double temperature = 1.0;  // the probabilities are softmax(logits / temperature)
+  // When given, one token list per prompt that the peer's forced pass follows instead of its own greedy tokens.
+  std::vector<std::vector<int32_t>> paths;
 };
 
 struct PeerSettings {
-  int generate = 64;   // greedy tokens per prompt
-  int positions = 16;  // positions with probabilities
-  int top = 20;        // tokens per position
+  int generate = 32;      // greedy tokens per prompt
+  int positions = 32;     // forced positions with full logit rows
   int threads = 1;
+  std::string variant;    // llama.cpp CPU library to load (haswell, zen4, ...); empty: the one ggml picks
   bool flash_attention = false;
 };
 
-struct PeerPrompt {
-  std::string prompt;
-  std::vector<int32_t> prompt_tokens;
-  std::vector<std::vector<std::pair<int32_t, double>>> positions;  // per position: top tokens, most probable first
-  std::vector<int32_t> greedy;
-  std::string greedy_text;
-};
-
+// One model's answers from the peer.
 struct PeerModel {
   std::filesystem::path model;
-  double temperature = 1.0;
-  std::vector<PeerPrompt> prompts;
+  std::string variant;                // the CPU library the peer reported loading
+  std::string library;                // its path
+  std::vector<std::string> features;  // the instruction sets llama.cpp's system info lists for it
+  int64_t n_vocab = 0;
+  std::vector<PromptRun> prompts;     // `forced` along the peer's greedy path, or along the job's paths
+  std::vector<std::string> greedy_texts;
 };
 
 // Where the peer lives in this checkout (tools/peer), and the node binary ($HEARTH_NODE, else `node` on PATH).
@@ -73,11 +73,16 @@ class PeerProcess {
 
   FILE* pipe_ = nullptr;
   std::filesystem::path errors_path_;
+  int positions_;
   size_t remaining_;
 };
 
-// Parses one line of evaluate.mjs's --jobs output (exposed for tests of the parser).
-PeerModel parse_peer_model(const std::string& json_line);
+// Parses one line of evaluate.mjs's --jobs output, without the logit rows (exposed for tests of the parser).
+// `logits_file` receives the file that holds them.
+PeerModel parse_peer_model(const std::string& json_line, std::filesystem::path& logits_file);
+// Reads the rows (prompts x positions x n_vocab float32) into `model.prompts[*].forced`; throws PeerError when the
+// file does not hold exactly that.
+void read_peer_logits(const std::filesystem::path& file, int positions, PeerModel& model);
 
 // Runs a shell command; returns its exit status (-1 when it could not run or was killed).
 int run_command(const std::string& command);
