@@ -98,26 +98,30 @@ const std::vector<std::string> kPrompts{
 const std::string kDemoModel = "models/hearth-demo-13m-q8_0.gguf";
 const std::string kDemoExpected = " now supports the :keyword:`import` statement.";
 
-// What each weight type must reach, and why these numbers.
+// What each case must reach, and why these numbers.
 //
 // The weights are the same bytes in both engines; only arithmetic differs: summation order (each engine's SIMD
 // layout), and, for quantized weights, how a rounding difference in the activations carries: both engines round
 // activations to 8-bit blocks before integer dot products, so an activation within an ulp of a rounding boundary
-// can move by a whole quantization step in one engine and not the other. Random-weight models amplify such steps
-// through every layer. So the bounds grow as the activation format gets coarser:
-//   - F32: f32 throughout; only summation order differs. Mean KLD of a few 1e-7 at most.
-//   - F16, BF16: activations rounded to f16 / bf16 before the product (as llama.cpp's CPU backend does); bf16's
-//     8-bit mantissa makes one rounding flip worth more than f16's.
-//   - Q8_0 and lower: 8-bit activation blocks; flips of whole steps occur, so a few 1e-4 of mean KLD and single
-//     positions up to a few 1e-3.
-// Observed (DATE, see the session note for the table): the worst mean KLD over the peer's zen4, icelake, skylakex
-// and haswell libraries was kept under a tenth of each bound, so the bounds have room for other kernel orders
-// (AMX tiles, CUDA) while a wrong kernel, which moves logits by their own size, lands orders of magnitude above
-// (the fault checks below show it: their mean KLD is 1e-2 to 1e1).
-// Same top: on random-weight models many positions are near ties between the top two tokens; a tiny difference
-// tips some of them, so the share is bounded below 1 for the 8-bit types.
+// can move by a whole quantization step in one engine and not the other. So the bounds grow as the activation
+// format gets coarser: f32, then f16, then bf16 (8-bit mantissa), then the 8-bit blocks of every quantized type.
+//
+// Random-weight models have nearly flat next-token distributions, so their KL divergences are small numbers for
+// a correct engine and a wrong one alike (KLD ~ half the variance of the logit error): the bounds are set from
+// measurements. Observed on an AMD EPYC (zen4) against the peer's haswell library, the worst case of each kind
+// over all 4 architectures (scripts/conformance --full --variant haswell), and the peer's haswell library against
+// its zen4 library (the noise floor), which stayed below those:
+//   F32   mean 2.7e-10  max 1.8e-9     F16    mean 6.3e-9  max 1.3e-8
+//   BF16  mean 2.1e-7   max 5.1e-7     8-bit  mean 3.9e-6  max 1.2e-5   (Q8_0 and every lower-bit type)
+//   demo model (real, peaked distributions, larger logits): mean 1.0e-4  max 2.3e-3
+// Against the zen4 library, whose summation orders Hearth's scalar kernels follow, most cases are 0 or ~1e-15.
+// Each bound is 10-20 times the worst of those, room for other kernel orders (AMX tiles, CUDA); the faults below
+// land 10 to 10,000 times above the bounds (mean KLD 1e-5 for a skipped element of one F16 matrix, 8e-3 to 9e-2
+// for the quantized faults).
+// Same top: random-weight models have many near ties between the top two tokens, and a tiny difference tips some
+// (bf16 on llama: 97.7% against haswell), so the share may fall a little below 1.
 // Max gap: where free-running greedy continuations part, both engines must see the two tokens within this many
-// nats of each other: a near tie.
+// nats of each other (observed at most 0.0032): a near tie, not a disagreement (the faults part at 0.3-1.9).
 struct Tolerance {
   double mean_kld;  // mean over all positions and prompts
   double max_kld;   // any single position
@@ -125,11 +129,12 @@ struct Tolerance {
   double max_gap;   // nats, at the first greedy difference
 };
 
-Tolerance tolerance_for(const std::string& type) {
-  if (type == "F32") return {2e-6, 2e-5, 0.99, 0.01};
-  if (type == "F16") return {1e-5, 1e-4, 0.98, 0.02};
-  if (type == "BF16") return {1e-4, 1e-3, 0.97, 0.05};
-  return {2e-3, 2e-2, 0.90, 0.15};  // Q8_0 and every lower-bit type
+Tolerance tolerance_for(const std::string& arch, const std::string& type) {
+  if (arch == "demo") return {2e-3, 5e-2, 0.98, 0.1};
+  if (type == "F32") return {5e-9, 5e-8, 0.99, 0.02};
+  if (type == "F16") return {1e-7, 5e-7, 0.98, 0.02};
+  if (type == "BF16") return {5e-6, 2e-5, 0.95, 0.05};
+  return {1e-4, 5e-4, 0.95, 0.1};  // Q8_0 and every lower-bit type
 }
 
 // A case's failures against its tolerance (empty: it passes). Shared by the suite and its own fault checks.
@@ -399,7 +404,7 @@ TEST(Conformance, HearthAgreesWithLlamaCpp) {
       std::vector<Tokens> hearth_greedy;
       const auto comparisons = compare_with_hearth(test_case.file, peer_model, &hearth_greedy);
       Row row{test_case.type, test_case.arch, summarize(comparisons, kPositions), {}};
-      row.failures = violations(row.statistics, tolerance_for(test_case.type));
+      row.failures = violations(row.statistics, tolerance_for(test_case.arch, test_case.type));
       EXPECT_TRUE(row.failures.empty()) << test_case.type << " " << test_case.arch << ": "
                                         << fmt::format("{}", fmt::join(row.failures, "; "));
       rows.push_back(row);
@@ -436,7 +441,7 @@ TEST(Conformance, HearthAgreesWithLlamaCpp) {
     write_faulty_copy(source->file, faulty, check.fault, check.tensor);
     const auto comparisons = compare_with_hearth(faulty, answer->second);
     Row row{check.type, fmt::format("{}", check.arch), summarize(comparisons, kPositions), {}};
-    row.failures = violations(row.statistics, tolerance_for(check.type));
+    row.failures = violations(row.statistics, tolerance_for(check.arch, check.type));
     EXPECT_FALSE(row.failures.empty()) << check.type << " " << check.arch << " with " << fault_name(check.fault)
                                        << " in " << check.tensor << " passes the suite's bounds";
     row.arch = fmt::format("{} ({}, {})", check.arch, fault_name(check.fault), check.tensor);
@@ -476,7 +481,7 @@ TEST(Conformance, HearthAgreesWithLlamaCpp) {
           comparisons.push_back(compare_prompt(reference.prompts[p], other_model.prompts.at(p)));
         }
         Row row{key.second, key.first, summarize(comparisons, kPositions), {}};
-        row.failures = violations(row.statistics, tolerance_for(key.second));
+        row.failures = violations(row.statistics, tolerance_for(key.first, key.second));
         EXPECT_TRUE(row.failures.empty()) << "the peer's own variants differ by more than the bounds allow: "
                                           << key.second << " " << key.first;
         noise_rows.push_back(row);
