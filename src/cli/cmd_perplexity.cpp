@@ -6,6 +6,7 @@
 // With --kl-divergence-base FILE it also saves every scored position's log-probabilities there (llama.cpp's
 // format, cli/kl_divergence.h); with --kl-divergence added it instead evaluates that file's tokens and compares
 // the model against the saved log-probabilities, printing llama.cpp's KL-divergence statistics.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -13,8 +14,10 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <span>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
