@@ -1,5 +1,5 @@
-// `hearth run -m FILE -p PROMPT`: generates a continuation, streaming text to stdout and timings plus memory to
-// stderr. Without -m it runs the default model ($HEARTH_MODELS or ~/.cache/hearth/models).
+// `hearth run -m FILE -p PROMPT`: prints the prompt (unless --no-display-prompt) and streams its continuation to
+// stdout, as llama-cli does, with timings plus memory on stderr. Without -m it runs the default model ($HEARTH_MODELS or ~/.cache/hearth/models).
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -30,6 +30,7 @@ struct Options {
   int32_t n_threads = 0;
   std::string context_overflow = "error";
   std::string cache_type = "f16";
+  bool display_prompt = true;
   SamplingFlags sampling;
 };
 
@@ -77,7 +78,15 @@ void run(const Options& options) {
   for (int32_t token : prompt) sampler.accept(token);
   sampling::GenerationStop stop([&tok](int32_t id) { return tok.is_eog(id); }, {},
                                 unbounded && *policy == ContextOverflow::shift ? 0 : static_cast<size_t>(max_tokens));
-  tokenizer::StreamingDetokenizer detokenizer(tok, /*show_special=*/false, /*sequence_start=*/false);
+  // The prompt shown is the tokens the model reads (after any truncation), through the same detokenizer as the
+  // continuation so the two join as one text; hidden, the continuation starts the text mid-sequence.
+  tokenizer::StreamingDetokenizer detokenizer(tok, /*show_special=*/false, /*sequence_start=*/options.display_prompt);
+  if (options.display_prompt) {
+    std::string shown;
+    for (int32_t token : prompt) shown += detokenizer.push(token);
+    std::fwrite(shown.data(), 1, shown.size(), stdout);
+    std::fflush(stdout);
+  }
 
   const auto prompt_start = Clock::now();
   Batch batch;
@@ -146,6 +155,7 @@ void register_run(CLI::App& app, int& exit_code) {
   cmd->add_option("--context-overflow", options->context_overflow,
                   "When prompt + n-predict exceed the context: error (default), truncate-left or shift");
   cmd->add_option("--cache-type", options->cache_type, "KV cache precision: f16 (default) or f32");
+  cmd->add_flag("!--no-display-prompt", options->display_prompt, "Print only the continuation, not the prompt first");
   on_run(*cmd, "run", exit_code, [options] {
     run(*options);
   });

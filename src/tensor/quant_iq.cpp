@@ -109,7 +109,7 @@ void dequantize(const BlockIQ4_XS& b, float* y) {
 void quantize(const float* x, BlockIQ4_NL& b) {
   // The fitted scale rounded to fp16, or one of its fp16 neighbours when that decodes closer.
   const uint16_t fitted = scale_to_fp16(fit_group_scale(x));
-  int index[kGroup], trial[kGroup];
+  int index[kGroup] = {}, trial[kGroup];  // index stays defined should every candidate scale be refused
   float best = -1;
   for (int delta = -2; delta <= 2; ++delta) {
     const uint16_t candidate = static_cast<uint16_t>(fitted + delta);
@@ -140,7 +140,7 @@ void quantize(const float* x, BlockIQ4_XS& b) {
   const float d = fp16_to_fp32(b.d);
   const float id = d != 0 ? 1.0f / d : 0.0f;
   uint16_t scales_h = 0;
-  int index[kGroup], trial[kGroup];
+  int index[kGroup] = {}, trial[kGroup];
   for (int g = 0; g < kGroups; ++g) {
     // The nearest scale level, or a neighbour of it when that decodes closer.
     const int level0 = clamp_int(nearest_int(id * scales[g]), -32, 31);

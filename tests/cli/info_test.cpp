@@ -56,7 +56,7 @@ TEST(CliInfo, EverySharedFileExitsZero) {
                            "vocab/ggml-vocab-bert-bge.gguf", "golden/quant/quant-q4_K.gguf"}) {
     const auto result = test::run_command(hearth() + " info --json " + shared(file) + " 2>&1");
     EXPECT_EQ(result.exit_code, 0) << file << ": " << result.out.substr(0, 300);
-    EXPECT_NO_THROW((void)nlohmann::json::parse(result.out)) << file;
+    EXPECT_TRUE(nlohmann::json::accept(result.out)) << file;
   }
 }
 

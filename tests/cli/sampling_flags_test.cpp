@@ -25,7 +25,7 @@ TEST(SamplingFlags, LogitBiasTakesLlamaCppsForm) {
 std::string run_demo(const std::string& flags) {
   const auto model = (test::shared_dir() / "models" / "hearth-demo-13m-q8_0.gguf").string();
   const auto result = test::run_command((test::bin_dir() / "hearth").string() + " run -m " + model +
-                                        " -p 'The Python interpreter' -n 4 --temp 0 " + flags + " 2>&1");
+                                        " -p 'The Python interpreter' -n 4 --temp 0 --no-display-prompt " + flags + " 2>&1");
   EXPECT_EQ(result.exit_code, 0) << result.out;
   return result.out;
 }

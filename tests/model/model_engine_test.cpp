@@ -179,7 +179,7 @@ TEST(Cli, RunStreamsTheContinuationAndReportsTimingAndMemory) {
   const auto result = test::run_command(hearth_cli() + " run -m " + demo_path().string() +
                                         " -p 'The Python interpreter' -n 10 --temp 0 -c 128 2>&1");
   ASSERT_EQ(result.exit_code, 0) << result.out;
-  EXPECT_EQ(result.out.rfind(" now supports the :keyword:`import` statement.", 0), 0u) << result.out;
+  EXPECT_EQ(result.out.rfind("The Python interpreter now supports the :keyword:`import` statement.", 0), 0u) << result.out;
   for (const char* line : {"prompt:       4 tokens", "first token:", "generation:   10 tokens", "loaded in",
                            "memory:       weights 13.8 MiB mapped, KV cache 0.4 MiB, scratch"}) {
     EXPECT_NE(result.out.find(line), std::string::npos) << "missing '" << line << "' in:\n" << result.out;
@@ -192,7 +192,7 @@ TEST(Cli, RunUsesTheDefaultModel) {
   const auto result = test::run_command("HEARTH_MODELS=" + models.path().string() + " " + hearth_cli() +
                                         " run -p 'The Python interpreter' -n 3 --temp 0 2>/dev/null");
   EXPECT_EQ(result.exit_code, 0);
-  EXPECT_EQ(result.out, " now supports the\n");
+  EXPECT_EQ(result.out, "The Python interpreter now supports the\n");
 
   test::TempDir empty("engine-no-model");
   const auto missing = test::run_command("HEARTH_MODELS=" + empty.path().string() + " " + hearth_cli() +
