@@ -154,6 +154,36 @@ TEST(ConformancePeer, AFailingPeerIsAnErrorWithItsMessage) {
   fs::remove_all(work);
 }
 
+// The peer runs the CPU library it is asked for, and says which one it loaded from ggml's own report. The
+// generic x64 library runs on every x86-64 CPU; a name the peer does not ship is a clear error.
+TEST(ConformancePeer, RunsTheChosenCpuVariant) {
+  const auto peer = find_peer(HEARTH_SOURCE_DIR);
+  const auto work = fs::temp_directory_path() / fmt::format("hearth-peer-variant-{}", ::getpid());
+  fs::create_directories(work);
+  PeerSettings settings;
+  settings.generate = 2;
+  settings.positions = 2;
+  settings.variant = "x64";
+  const fs::path model = fs::path(HEARTH_SHARED_DIR) / "models" / "hearth-demo-13m-q8_0.gguf";
+  PeerProcess process(peer, {PeerJob{model, {"The Python interpreter"}, {}}}, settings, work);
+  const PeerModel answer = process.next();
+  EXPECT_EQ(answer.variant, "x64");
+  EXPECT_NE(answer.library.find("libggml-cpu-x64.so"), std::string::npos) << answer.library;
+  EXPECT_EQ(answer.n_vocab, 32000);
+  ASSERT_EQ(answer.prompts.size(), 1u);
+  EXPECT_EQ(answer.prompts[0].forced.size(), 2u);
+
+  settings.variant = "no-such-cpu";
+  PeerProcess wrong(peer, {PeerJob{model, {"hi"}, {}}}, settings, work);
+  try {
+    wrong.next();
+    FAIL() << "an unknown variant answered";
+  } catch (const PeerError& error) {
+    EXPECT_NE(std::string(error.what()).find("ships no CPU variant \"no-such-cpu\""), std::string::npos) << error.what();
+  }
+  fs::remove_all(work);
+}
+
 // The faulty copies change exactly what each fault says, in the named tensor only.
 TEST(ConformanceFaults, FaultyCopiesReadAsTheFaultyKernelWould) {
   const auto work = fs::temp_directory_path() / fmt::format("hearth-fault-test-{}", ::getpid());

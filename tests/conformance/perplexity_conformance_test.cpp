@@ -30,7 +30,7 @@ std::string hearth() { return shell_quote((test::bin_dir() / "hearth").string())
 // The number after `label` in a report line such as "Mean    KLD:   0.000123 ±   0.000004".
 double figure(const std::string& report, const std::string& label) {
   const std::regex pattern(std::regex_replace(label, std::regex(R"([()|.*+?^$\\[\]])"), R"(\$&)") +
-                           R"(\s*:?\s*(-?[0-9.]+(?:e-?[0-9]+)?))");
+                           R"(\s*(-?[0-9.]+(?:e-?[0-9]+)?))");
   std::smatch match;
   if (!std::regex_search(report, match, pattern)) {
     ADD_FAILURE() << "no '" << label << "' in:\n" << report;
@@ -56,12 +56,14 @@ class TemporaryDirectory {
   fs::path path_;
 };
 
-// What the statistics must reach, and why. On the CPU where the peer loads its zen4 library Hearth's kernels sum in
-// that library's orders, and the KLD is what the base file's 16-bit log-probabilities leave (about 1e-6); other
-// libraries sum in other orders, which on this real model (peaked distributions, unlike the random-weight models of
-// the main suite) moves the mean KLD by 1e-5 at most. The bounds are ten times that: a wrong kernel lands at 1e-2.
-constexpr double kMaxMeanKld = 1e-4;
-constexpr double kMinSameTop = 0.99;
+// What the statistics must reach, and why. The base file keeps log-probabilities in 16 bits, which alone leaves
+// |KLD| ~1e-5 per position; Hearth scores 16 chunks side by side in one batch where the peer scored each alone,
+// so the two sum in different orders even where Hearth's kernels follow the peer's zen4 library, and on this real
+// model (peaked distributions, logits of tens) that moves the mean KLD to 1.5e-4 (zen4, -c 128, 8 chunks) with
+// 99.2% same top. The bounds are about six times that; the demo model requantized to Q4_0 lands at 2.3e-2 and
+// 90% same top (tests/cli/perplexity_kld_test.cpp).
+constexpr double kMaxMeanKld = 1e-3;
+constexpr double kMinSameTop = 0.98;
 constexpr double kMaxPerplexityRatio = 0.002;  // |PPL(Hearth) / PPL(llama.cpp) - 1|, the issue's 0.2%
 
 TEST(PerplexityConformance, DemoModelAgreesWithLlamaCppOnHeldOutText) {
@@ -88,10 +90,10 @@ TEST(PerplexityConformance, DemoModelAgreesWithLlamaCppOnHeldOutText) {
   ASSERT_EQ(run.exit_code, 0) << run.out;
   std::cout << peer_run.out << run.out.substr(run.out.find("====== Perplexity statistics")) << "\n";
   // The base file's perplexity is the peer's own, up to the 16-bit log-probabilities it is stored in.
-  EXPECT_NEAR(figure(run.out, "Mean PPL(base)"), peer_ppl, peer_ppl * 2e-4);
-  EXPECT_NEAR(figure(run.out, "Mean PPL(Q)/PPL(base)"), 1.0, kMaxPerplexityRatio);
-  EXPECT_LT(figure(run.out, "Mean    KLD"), kMaxMeanKld);
-  EXPECT_GE(figure(run.out, "Same top p") / 100.0, kMinSameTop);
+  EXPECT_NEAR(figure(run.out, "Mean PPL(base)                :"), peer_ppl, peer_ppl * 2e-4);
+  EXPECT_NEAR(figure(run.out, "Mean PPL(Q)/PPL(base)         :"), 1.0, kMaxPerplexityRatio);
+  EXPECT_LT(figure(run.out, "Mean    KLD:"), kMaxMeanKld);
+  EXPECT_GE(figure(run.out, "Same top p:") / 100.0, kMinSameTop);
 }
 
 TEST(PerplexityConformance, WholeTextMatchesLlamaCppsPublishedPerplexity) {
