@@ -37,6 +37,9 @@ class TemplateError : public std::runtime_error {
 // Bounds on one render, so that a hostile template fails with a TemplateError instead of exhausting the machine.
 struct TemplateLimits {
   uint64_t max_loop_iterations = 1'000'000;  // loop iterations and elements visited by filters, summed over a render
+  // Bytes of string data that filters, tests, methods and operators take in, summed over a render: what bounds a
+  // loop that keeps scanning a large string (4 GiB is a few seconds of work).
+  uint64_t max_work_bytes = uint64_t{4} << 30;
   size_t max_output_bytes = 16u << 20;       // the rendered text, and any single string built along the way
   uint32_t max_call_depth = 200;             // nested macro calls and recursive loops
   uint32_t max_nesting_depth = 200;          // nested expressions and blocks in the source

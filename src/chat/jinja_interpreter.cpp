@@ -279,6 +279,20 @@ void Interpreter::count_iterations(uint64_t n) {
   }
 }
 
+void Interpreter::count_work(const Value& v) {
+  if (!v.is_string()) return;
+  work_bytes_ += v.as_string().size();
+  if (work_bytes_ > options_.limits.max_work_bytes) {
+    fail(fmt::format("the template exceeded its work limit of {} bytes of string data processed (does a loop keep "
+                     "scanning a large string?)", options_.limits.max_work_bytes));
+  }
+}
+
+void Interpreter::count_work(const Arguments& args) {
+  for (const Value& v : args.positional) count_work(v);
+  for (const auto& [name, v] : args.keyword) count_work(v);
+}
+
 void Interpreter::check_size(size_t bytes) const {
   if (bytes > options_.limits.max_output_bytes) {
     fail(fmt::format("the template exceeded its output limit of {} bytes", options_.limits.max_output_bytes));
@@ -595,6 +609,8 @@ Value Interpreter::eval_call(const CallExpr& expr, const Value* caller) {
       // Python methods win over dict keys of the same name, as in jinja2's getattr-first lookup.
       Arguments args = eval_arguments(expr.args);
       if (caller != nullptr) args.keyword.emplace_back("caller", *caller);
+      count_work(object);
+      count_work(args);
       if (auto result = call_method(*this, object, getattr.name, args)) return std::move(*result);
       return call(get_attribute(object, getattr.name), std::move(args));
     }
@@ -610,12 +626,16 @@ Value Interpreter::eval_call(const CallExpr& expr, const Value* caller) {
 Value Interpreter::apply_filter(std::string_view name, Value operand, Arguments args) {
   const FilterFunction function = find_filter(name);
   if (function == nullptr) fail(fmt::format("No filter named {}.", text::repr(name)));
+  count_work(operand);
+  count_work(args);
   return function(*this, std::move(operand), std::move(args));
 }
 
 bool Interpreter::apply_test(std::string_view name, const Value& operand, Arguments args) {
   const TestFunction function = find_test(name);
   if (function == nullptr) fail(fmt::format("No test named {}.", text::repr(name)));
+  count_work(operand);
+  count_work(args);
   return function(*this, operand, std::move(args));
 }
 
@@ -757,6 +777,8 @@ Value Interpreter::eval_filter(const FilterExpr& expr) {
   Value operand = expr.operand ? eval(*expr.operand) : block_text_;
   Arguments args = eval_arguments(expr.args);
   if (expr.function == nullptr) fail(fmt::format("No filter named {} found.", text::repr(expr.name)));
+  count_work(operand);
+  count_work(args);
   return expr.function(*this, std::move(operand), std::move(args));
 }
 
@@ -764,6 +786,8 @@ Value Interpreter::eval_test(const TestExpr& expr) {
   const Value operand = eval(*expr.operand);
   Arguments args = eval_arguments(expr.args);
   if (expr.function == nullptr) fail(fmt::format("No test named {} found.", text::repr(expr.name)));
+  count_work(operand);
+  count_work(args);
   return Value::boolean(expr.function(*this, operand, std::move(args)));
 }
 
@@ -778,6 +802,8 @@ Value Interpreter::eval_binary(const BinaryExpr& expr) {
   }
   const Value left = eval(*expr.left);
   const Value right = eval(*expr.right);
+  count_work(left);
+  count_work(right);
   return arithmetic(expr.op, left, right, *this);
 }
 
@@ -785,6 +811,8 @@ Value Interpreter::eval_compare(const CompareExpr& expr) {
   Value left = eval(*expr.first);
   for (const auto& [op, operand] : expr.rest) {
     Value right = eval(*operand);
+    count_work(left);
+    count_work(right);
     if (!compare(op, left, right)) return Value::boolean(false);
     left = std::move(right);
   }

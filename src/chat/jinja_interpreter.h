@@ -42,6 +42,10 @@ class Interpreter {
   const std::tm& now() const { return now_; }
   // Counts loop iterations and elements processed by filters; throws once the render exceeds its budget.
   void count_iterations(uint64_t n);
+  // Counts the string bytes an operation takes in (its operands, receiver and arguments); throws once the render
+  // exceeds its work budget.
+  void count_work(const Value& v);
+  void count_work(const Arguments& args);
   // Throws when a string of `bytes` would exceed the output limit.
   void check_size(size_t bytes) const;
   // Python iteration: list items, dict keys, string characters; undefined iterates as empty.
@@ -114,6 +118,7 @@ class Interpreter {
   std::string* out_ = nullptr;
   Value block_text_;  // the body text a {% filter %} / {% set x | f %} chain applies to
   uint64_t iterations_ = 0;
+  uint64_t work_bytes_ = 0;
   uint32_t call_depth_ = 0;
   uint32_t eval_depth_ = 0;
   bool constant_folding_ = false;  // evaluating for the optimizer: slices go through getitem's rules

@@ -56,6 +56,32 @@ TEST(Sandbox, OutputAndStringSizesAreBounded) {
   EXPECT_EQ(failure_of("{{ [0] * 100000000000 }}"), "sequence repetition exceeds the template's size limit");
 }
 
+// Work on large strings is bounded in total, not only per operation: a loop that keeps measuring, searching or
+// comparing a big string stops once the bytes it has taken in exceed the budget, in well under a second (the
+// issue's template ran for hours as a model's chat template).
+TEST(Sandbox, StringWorkIsBoundedInTotal) {
+  TemplateOptions options;  // the default limits, as `hearth chat` renders a model's template
+  options.limits.max_output_bytes = 32u << 20;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(failure_of("{% set s = 'x' * 16000000 %}{% for i in range(999999) %}{% if s|length > 0 %}{% endif %}"
+                       "{% endfor %}", options),
+            "the template exceeded its work limit of 4294967296 bytes of string data processed (does a loop keep "
+            "scanning a large string?)");
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 60.0);  // sanitizers too
+  // Methods, tests and comparisons count too.
+  TemplateOptions small = small_limits();
+  small.limits.max_work_bytes = 1'000'000;
+  const std::string big = "{% set s = 'ab' * 50000 %}";
+  for (const std::string loop : {"{% if s.find('z') %}{% endif %}", "{% if s is string %}{% endif %}",
+                                 "{% if s == s %}{% endif %}", "{% if 'z' in s %}{% endif %}",
+                                 "{{ (s ~ '')|length }}"}) {
+    EXPECT_NE(failure_of(big + "{% for i in range(100) %}" + loop + "{% endfor %}", small).find("work limit"),
+              std::string::npos) << loop;
+  }
+  // Ordinary templates stay far inside the budget.
+  EXPECT_EQ(failure_of(big + "{% for i in range(4) %}{% if s|length > 0 %}{% endif %}{% endfor %}", small), "");
+}
+
 TEST(Sandbox, RecursionIsBounded) {
   EXPECT_EQ(failure_of("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}"),
             "maximum recursion depth exceeded while calling a Python object");
