@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "hearth/model.h"
+#include "hearth/numeric_error.h"
 
 namespace hearth {
 
@@ -92,6 +93,7 @@ class Context {
   // names the token otherwise): token ids inside the vocabulary, seq_id in [0, n_seq_max), within each sequence
   // positions strictly increasing and after every position the sequence already holds, at most n_outputs_max
   // tokens asking for logits. ContextFullError when fewer cache cells are free than the batch has tokens.
+  // NonFiniteValueError (hearth/numeric_error.h) when the pass meets NaN or infinity.
   // A refused batch changes nothing (the previous batch's logits stay readable).
   void decode(const Batch& batch);
 

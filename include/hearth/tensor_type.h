@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 namespace hearth {
@@ -63,6 +64,15 @@ std::optional<TensorType> type_from_name(std::string_view name);
 
 // Bytes of a row of `n` elements; nullopt when n is not a multiple of the block size or the size overflows.
 std::optional<uint64_t> row_bytes(TensorType type, int64_t n);
+
+// A NaN or infinity in a tensor's values (after dequantization: a block scale of NaN makes its whole block NaN).
+struct NonFiniteValue {
+  int64_t index;  // element index, row-major
+  float value;
+};
+// The first non-finite value of a tensor of `type` whose rows hold `row_length` elements, or nullopt. `data` holds
+// whole rows. Types without a dequantizer are std::invalid_argument.
+std::optional<NonFiniteValue> find_non_finite(TensorType type, std::span<const std::byte> data, int64_t row_length);
 
 // The name of a `general.file_type` value (llama.cpp's numbering), e.g. 15 -> "Q4_K - Medium"; nullopt if unknown.
 std::optional<std::string_view> file_type_name(uint32_t file_type);

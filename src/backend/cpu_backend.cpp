@@ -1,5 +1,6 @@
 // The CPU backend: each operation splits its rows over the thread pool and runs a reference kernel on each part.
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -7,7 +8,11 @@
 #include <string>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "backend/backend.h"
+#include "hearth/numeric_error.h"
+#include "hearth/tensor_type.h"
 #include "kernels/cpu/activations.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/elementwise.h"
@@ -74,6 +79,15 @@ class CpuBackend final : public Backend {
     const TensorType format = cpu::activation_format(w.type);
     if (format != TensorType::F32) require(x.rows <= limits_.max_tokens, "matmul over more tokens than the reserved workspace");
     if (const cpu::QuantDotKernels kernels = cpu::quant_dot_kernels(w.type)) {
+      // 8-bit rounding would turn a NaN or infinity into finite noise (its block's maximum ignores NaN), so the
+      // products of broken weights would read as plausible logits: refuse them here.
+      const float* begin = x.data;
+      const float* end = begin + x.rows * x.cols;
+      if (const float* bad = std::find_if(begin, end, [](float v) { return !std::isfinite(v); }); bad != end) {
+        throw NonFiniteValueError(fmt::format(
+            "the model computed a non-finite value ({}) before a {} product: its weights hold NaN or infinite values "
+            "(hearth info FILE --check-tensors finds them)", *bad, type_name(w.type)));
+      }
       const uint64_t row_bytes = cpu::activation_row_bytes(format, x.cols);
       auto* blocks = reinterpret_cast<std::byte*>(rounded_.floats());
       const int64_t grouped = cpu::grouped_tokens(kernels, x.rows);

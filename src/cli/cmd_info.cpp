@@ -1,5 +1,6 @@
 // `hearth info FILE`: what a GGUF file holds, for people (text) and programs (--json).
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 
 #include <fmt/format.h>
@@ -7,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "hearth/gguf.h"
+#include "hearth/tensor_type.h"
 
 namespace hearth::cli {
 namespace {
@@ -18,7 +20,22 @@ struct Options {
   std::string path;
   bool json = false;
   size_t max_items = 8;
+  bool check_tensors = false;
 };
+
+// Dequantizes every tensor and reports those holding NaN or infinity (as llama.cpp's --check-tensors does at load);
+// returns how many do.
+int check_tensors(const gguf::File& file) {
+  int bad = 0;
+  for (const auto& tensor : file.tensors()) {
+    const auto found = find_non_finite(tensor.type, tensor.bytes(), tensor.ne[0]);
+    if (!found) continue;
+    ++bad;
+    fmt::print(stderr, "hearth info: tensor {} holds a non-finite value ({}) at element {}\n", tensor.name,
+               found->value, found->index);
+  }
+  return bad;
+}
 
 std::string human_bytes(uint64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -168,9 +185,17 @@ void register_info(CLI::App& app, int& exit_code) {
   cmd->add_option("file", options->path, "GGUF file")->required();
   cmd->add_flag("--json", options->json, "Print everything as JSON");
   cmd->add_option("--max-items", options->max_items, "Array elements shown before summarizing (default 8)");
+  cmd->add_flag("--check-tensors", options->check_tensors,
+                "Also read every tensor and fail when one holds NaN or infinite values");
   on_run(*cmd, "info", exit_code, [options] {
     const gguf::File file = gguf::File::open(options->path);
     options->json ? print_json(file, *options) : print_text(file, *options);
+    if (options->check_tensors) {
+      if (const int bad = check_tensors(file); bad > 0) {
+        throw std::runtime_error(fmt::format("{} of {} tensors hold NaN or infinite values", bad, file.tensors().size()));
+      }
+      fmt::print(stderr, "hearth info: all {} tensors hold finite values\n", file.tensors().size());
+    }
   });
 }
 

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <thread>
 
@@ -231,6 +232,20 @@ void Context::decode(const Batch& batch) {
       throw;
     }
     for (size_t i = begin; i < end; ++i) first_output += batch.tokens[i].logits ? 1 : 0;
+  }
+  // A NaN or infinity here comes from the weights or the input, never from a valid model: say so now rather than
+  // let sampling pick garbage.
+  const auto n_vocab = static_cast<size_t>(impl_->model->info().n_vocab);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (impl_->output_row[i] < 0) continue;
+    const float* row = impl_->logits.floats() + static_cast<size_t>(impl_->output_row[i]) * n_vocab;
+    const auto bad = std::find_if(row, row + n_vocab, [](float v) { return !std::isfinite(v); });
+    if (bad != row + n_vocab) {
+      throw NonFiniteValueError(fmt::format(
+          "the model computed a non-finite value ({}) in the logits of token {} of the batch (position {}): its weights hold NaN "
+          "or infinite values (hearth info FILE --check-tensors finds them)",
+          *bad, i, batch.tokens[i].pos));
+    }
   }
 }
 
