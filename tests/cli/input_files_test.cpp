@@ -20,6 +20,8 @@ namespace fs = std::filesystem;
 std::string hearth() { return (test::bin_dir() / "hearth").string(); }
 std::string demo() { return (test::shared_dir() / "models" / "hearth-demo-13m-q8_0.gguf").string(); }
 
+std::string heldout() { return (test::shared_dir() / "text" / "python-debian-heldout.txt").string(); }
+
 std::string message_of(const std::function<void()>& body) {
   try {
     body();
@@ -73,6 +75,8 @@ TEST(CliInputFiles, CommandsRefuseDirectoriesAndFifos) {
   { std::ofstream(dir / "m.json") << R"([{"role":"user","content":"hi"}])"; }
   const std::string messages = (dir / "m.json").string();
   const std::string folder = dir.path().string();
+  const std::string link = (dir / "base.kld").string();
+  fs::create_symlink(dir / "m.json", link);
   struct Case {
     std::string args;
     std::string expected;
@@ -88,6 +92,9 @@ TEST(CliInputFiles, CommandsRefuseDirectoriesAndFifos) {
       {"tokenize -m " + fifo + " -p hi", "not a regular file"},
       {"run -m " + fifo + " -p hi", "not a regular file"},
       {"run -m '' -p hi", "the model path (-m) is empty"},
+      {"perplexity -m " + demo() + " --kl-divergence-base " + fifo + " --kl-divergence", "base " + fifo + " is not a regular file"},
+      {"perplexity -m " + demo() + " -f " + heldout() + " -c 128 --chunks 1 --kl-divergence-base " + link,
+       link + " exists and is a symlink; refusing to replace it"},
       {"chat -m '' < /dev/null", "the model path (-m) is empty"},
   };
   for (const Case& c : cases) {
