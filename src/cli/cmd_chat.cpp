@@ -7,11 +7,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <iostream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 
 #include <editline/readline.h>
@@ -20,6 +17,7 @@
 #include "cli/chat_session.h"
 #include "cli/commands.h"
 #include "cli/default_model.h"
+#include "cli/input_files.h"
 #include "cli/sampling_flags.h"
 #include "hearth/chat.h"
 #include "hearth/context.h"
@@ -30,7 +28,7 @@ namespace hearth::cli {
 namespace {
 
 struct Options {
-  std::string model;
+  std::optional<std::string> model;  // unset: the default model; "" is refused
   int32_t n_ctx = 0;
   int32_t n_threads = 0;
   int32_t max_reply_tokens = -1;
@@ -74,9 +72,9 @@ class LineReader {
   std::optional<std::string> read(const char* prompt) {
     interrupted_ = false;
     if (!interactive_) {
-      std::string line;
-      if (!std::getline(std::cin, line)) return std::nullopt;
-      if (!line.empty() && line.back() == '\r') line.pop_back();
+      std::optional<std::string> line = read_standard_input_line("stdin");
+      if (!line) return std::nullopt;
+      if (!line->empty() && line->back() == '\r') line->pop_back();
       return line;
     }
     g_interrupted.store(false);
@@ -126,17 +124,9 @@ std::optional<std::string> read_message(LineReader& reader, bool interactive) {
   return text + *line;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("cannot read template file '{}'", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 // --template-file, --template NAME, the model's own template, or the fallback for its architecture.
 std::string template_source(const Options& options, const Model& model) {
-  if (!options.template_file.empty()) return read_file(options.template_file);
+  if (!options.template_file.empty()) return read_text_file(options.template_file, "template file");
   if (!options.template_name.empty()) return std::string(chat::builtin_template(options.template_name));
   const gguf::File& file = model.file();
   if (const gguf::Value* embedded = file.find("tokenizer.chat_template")) {
@@ -155,7 +145,7 @@ void print(std::string_view text) {
 }
 
 void run(const Options& options) {
-  const std::filesystem::path path = options.model.empty() ? default_model() : std::filesystem::path(options.model);
+  const std::filesystem::path path = model_path(options.model);
   const std::shared_ptr<const Model> model = Model::load(path);
   Context context(model, {.n_ctx = options.n_ctx, .n_threads = options.n_threads});
   chat::Template chat_template(template_source(options, *model));

@@ -11,17 +11,16 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <span>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/input_files.h"
 #include "cli/kl_divergence.h"
 #include "hearth/context.h"
 #include "hearth/model.h"
@@ -42,14 +41,6 @@ struct Options {
   std::string kld_base;  // --kl-divergence-base: written, or read with --kl-divergence
   bool kld = false;
 };
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
@@ -128,7 +119,7 @@ void run_perplexity(const Options& options) {
   if (options.n_ctx < 4) throw std::invalid_argument("-c must be at least 4");
   const auto start = Clock::now();
   const std::shared_ptr<const Model> model = Model::load(options.model);
-  const std::string text = read_file(options.text_file);
+  const std::string text = read_text_file(options.text_file, "text file");
   const std::vector<int32_t> tokens = model->tokenizer().tokenize(text, /*add_special=*/true, /*parse_special=*/false);
   const int32_t n_ctx = options.n_ctx;
   const auto n_tokens = static_cast<int64_t>(tokens.size());
@@ -205,7 +196,7 @@ void run_kl_divergence(const Options& options) {
   const std::vector<int32_t>& tokens = base.tokens();
   if (!options.text_file.empty()) {
     const std::vector<int32_t> text_tokens =
-        model->tokenizer().tokenize(read_file(options.text_file), /*add_special=*/true, /*parse_special=*/false);
+        model->tokenizer().tokenize(read_text_file(options.text_file, "text file"), /*add_special=*/true, /*parse_special=*/false);
     const auto mismatch = std::mismatch(tokens.begin(), tokens.end(), text_tokens.begin(), text_tokens.end());
     if (mismatch.first != tokens.end()) {
       throw std::invalid_argument(fmt::format(

@@ -20,6 +20,7 @@ struct Options {
   std::string output;
   std::string type;
   int threads = 0;
+  bool force = false;
 };
 
 void run(const Options& options) {
@@ -30,6 +31,7 @@ void run(const Options& options) {
   model::ConvertOptions convert;
   convert.threads = options.threads > 0 ? options.threads : default_threads();
   convert.cancel = &interrupt.flag();
+  convert.replace_existing = options.force;
   bool warned = false;
   convert.on_tensor = [&](size_t index, size_t count, const std::string& name, TensorType from, TensorType to) {
     if (from != to && type_traits(from).quantized && !warned) {
@@ -52,9 +54,10 @@ void register_quantize(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("quantize", "Rewrite a GGUF model in another file type (F16, Q8_0, Q4_K_M, ...)");
   cmd->add_option("input", options->input, "GGUF model to read")->required();
-  cmd->add_option("output", options->output, "GGUF file to write (written to a temporary name, then renamed)")->required();
+  cmd->add_option("output", options->output, "GGUF file to write (as OUTPUT.hearth-partial-PID, renamed when complete); must not exist unless --force")->required();
   cmd->add_option("type", options->type, "File type: " + file_type_list())->required();
   cmd->add_option("--threads", options->threads, "Worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--force", options->force, "Replace OUTPUT if it is an existing regular file");
   cmd->callback([options, &exit_code] { exit_code = run_reporting_errors("quantize", [&] { run(*options); }); });
 }
 

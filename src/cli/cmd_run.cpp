@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
@@ -22,7 +23,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Options {
-  std::string model;
+  std::optional<std::string> model;  // unset: the default model; "" is refused
   std::string prompt;
   int32_t n_predict = 128;
   int32_t n_ctx = 0;
@@ -50,7 +51,7 @@ void run(const Options& options) {
   if (options.cache_type != "f16" && options.cache_type != "f32") {
     throw std::invalid_argument("--cache-type must be f16 or f32");
   }
-  const std::filesystem::path path = options.model.empty() ? default_model() : std::filesystem::path(options.model);
+  const std::filesystem::path path = model_path(options.model);
 
   const auto load_start = Clock::now();
   const std::shared_ptr<const Model> model = Model::load(path);

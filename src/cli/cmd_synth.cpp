@@ -20,6 +20,7 @@ struct Options {
   std::string output;
   int threads = 0;
   bool quiet = false;
+  bool force = false;
 };
 
 std::string shape_list() {
@@ -41,6 +42,7 @@ void run(const Options& options) {
   synth.output = options.output;
   synth.convert.threads = options.threads > 0 ? options.threads : default_threads();
   synth.convert.cancel = &interrupt.flag();
+  synth.convert.replace_existing = options.force;
   if (!options.quiet) synth.convert.on_tensor = print_tensor_progress;
   const model::SynthSummary summary = model::write_synth_model(synth);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -59,8 +61,9 @@ void register_synth(CLI::App& app, int& exit_code) {
   cmd->add_option("--vocab", options->vocab, "Vocab-only GGUF whose tokenizer.* metadata is copied")->required();
   cmd->add_option("--type", options->type, "File type (default F16): " + file_type_list());
   cmd->add_option("--seed", options->seed, "Random seed (default 0); the same seed gives the same file");
-  cmd->add_option("--out", options->output, "GGUF file to write")->required();
+  cmd->add_option("--out", options->output, "GGUF file to write; must not exist unless --force")->required();
   cmd->add_option("--threads", options->threads, "Worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--force", options->force, "Replace --out if it is an existing regular file");
   cmd->add_flag("--quiet", options->quiet, "No per-tensor progress");
   cmd->callback([options, &exit_code] { exit_code = run_reporting_errors("synth", [&] { run(*options); }); });
 }

@@ -2,15 +2,14 @@
 // see it. The template comes from a file, from a GGUF model's tokenizer.chat_template (or the built-in fallback
 // for its architecture when it has none), or from the built-in set by name.
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/input_files.h"
 #include "hearth/chat.h"
 #include "hearth/gguf.h"
 
@@ -30,23 +29,12 @@ struct Options {
 };
 
 chat::json read_json(const std::string& path, std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("cannot read {} file '{}'", what, path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
+  const std::string text = read_text_file(path, fmt::format("{} file", what));
   try {
-    return chat::json::parse(buffer.str());
+    return chat::json::parse(text);
   } catch (const chat::json::parse_error& e) {
     throw std::runtime_error(fmt::format("{} file '{}' is not valid JSON: {}", what, path, e.what()));
   }
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("cannot read template file '{}'", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
 }
 
 // The text of token `id_key` (e.g. tokenizer.ggml.bos_token_id) in the model's vocabulary, or "" if unset.
@@ -65,7 +53,7 @@ void run(const Options& options) {
   chat::ChatRequest request;
   std::string source;
   if (!options.template_file.empty()) {
-    source = read_text(options.template_file);
+    source = read_text_file(options.template_file, "template file");
   } else if (!options.builtin.empty()) {
     source = std::string(chat::builtin_template(options.builtin));
   } else {

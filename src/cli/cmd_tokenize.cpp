@@ -5,13 +5,12 @@
 //
 // Text and ids come from -p or else from stdin, read as is (a final newline is text too).
 #include <cstdio>
-#include <iostream>
-#include <iterator>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/input_files.h"
 #include "hearth/gguf.h"
 #include "hearth/tokenizer.h"
 
@@ -35,39 +34,6 @@ struct DetokenizeOptions {
   bool special = false;
 };
 
-std::string read_stdin() {
-  std::string text{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
-  if (std::cin.bad()) throw std::runtime_error("cannot read stdin");
-  return text;
-}
-
-// A piece for a terminal: printable UTF-8 as is, control characters and broken bytes escaped.
-std::string escape_piece(std::string_view piece) {
-  std::string out;
-  for (size_t i = 0; i < piece.size(); ++i) {
-    const auto c = static_cast<unsigned char>(piece[i]);
-    if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\\') out += "\\\\";
-    else if (c < 0x20 || c == 0x7F) out += fmt::format("\\x{:02x}", c);
-    else if (c < 0x80) out += static_cast<char>(c);
-    else {
-      // Copy a whole valid multi-byte character; escape bytes that do not form one.
-      const size_t length = c >= 0xF0 && c < 0xF8 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
-      bool valid = length > 0 && i + length <= piece.size() && c < 0xF8;
-      for (size_t k = 1; valid && k < length; ++k) valid = (static_cast<unsigned char>(piece[i + k]) & 0xC0) == 0x80;
-      if (valid) {
-        out.append(piece.substr(i, length));
-        i += length - 1;
-      } else {
-        out += fmt::format("\\x{:02x}", c);
-      }
-    }
-  }
-  return out;
-}
-
 std::vector<int32_t> parse_ids(std::string_view text) {
   std::vector<int32_t> ids;
   size_t pos = 0;
@@ -88,7 +54,7 @@ std::vector<int32_t> parse_ids(std::string_view text) {
       used = 0;
     }
     if (used != word.size() || value < INT32_MIN || value > INT32_MAX) {
-      throw std::runtime_error(fmt::format("'{}' is not a token id", word));
+      throw std::runtime_error(fmt::format("'{}' is not a token id", printable(word)));
     }
     ids.push_back(static_cast<int32_t>(value));
     pos = end;
@@ -99,14 +65,14 @@ std::vector<int32_t> parse_ids(std::string_view text) {
 void run_tokenize(const TokenizeOptions& options) {
   const gguf::File file = gguf::File::open(options.model);
   const auto tokenizer = tokenizer::Tokenizer::from_gguf(file);
-  const std::string text = options.prompt_given ? options.prompt : read_stdin();
+  const std::string text = options.prompt_given ? options.prompt : read_standard_input("stdin");
   const std::vector<int32_t> ids = tokenizer.tokenize(text, !options.no_bos, options.special);
   std::string out;
   if (options.ids) {
     for (size_t i = 0; i < ids.size(); ++i) out += fmt::format("{}{}", i == 0 ? "" : " ", ids[i]);
     out += '\n';
   } else {
-    for (const int32_t id : ids) out += fmt::format("{:>7} -> '{}'\n", id, escape_piece(tokenizer.token_to_piece(id, true)));
+    for (const int32_t id : ids) out += fmt::format("{:>7} -> '{}'\n", id, printable(tokenizer.token_to_piece(id, true)));
   }
   std::fwrite(out.data(), 1, out.size(), stdout);
 }
@@ -114,7 +80,7 @@ void run_tokenize(const TokenizeOptions& options) {
 void run_detokenize(const DetokenizeOptions& options) {
   const gguf::File file = gguf::File::open(options.model);
   const auto tokenizer = tokenizer::Tokenizer::from_gguf(file);
-  const std::vector<int32_t> ids = parse_ids(options.ids_given ? options.ids : read_stdin());
+  const std::vector<int32_t> ids = parse_ids(options.ids_given ? options.ids : read_standard_input("stdin"));
   const std::string text = tokenizer.detokenize(ids, options.special);
   std::fwrite(text.data(), 1, text.size(), stdout);
 }

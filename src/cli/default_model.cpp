@@ -25,4 +25,10 @@ std::filesystem::path default_model() {
       dir.string()));
 }
 
+std::filesystem::path model_path(const std::optional<std::string>& given) {
+  if (!given) return default_model();
+  if (given->empty()) throw std::invalid_argument("the model path (-m) is empty");
+  return *given;
+}
+
 }  // namespace hearth::cli

@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 #include <fmt/printf.h>
 
+#include "model/quantize.h"
+
 namespace hearth::cli::kld {
 
 // The file stores integers and floats in the writer's byte order; llama.cpp and Hearth run little-endian.
@@ -282,6 +284,9 @@ std::string Statistics::report() const {
 
 BaseFileWriter::BaseFileWriter(std::filesystem::path path, const BaseHeader& header, std::span<const int32_t> tokens)
     : path_(std::move(path)), partial_(path_.string() + ".partial"), header_(header) {
+  // Rewriting an earlier base is the usual workflow, so a regular file is replaced; a symlink, FIFO or device
+  // at the path is not (the same rule as every other output).
+  model::check_output_destination(path_, /*replace_existing=*/true);
   out_.open(partial_, std::ios::binary | std::ios::trunc);
   if (!out_) throw std::runtime_error("cannot write " + partial_.string());
   write(kMagic, sizeof(kMagic));
@@ -313,11 +318,18 @@ void BaseFileWriter::commit() {
   if (chunks_written_ != header_.n_chunk) throw std::logic_error("fewer chunks written than the header announces");
   out_.close();
   if (!out_) throw std::runtime_error("cannot write " + partial_.string());
+  model::check_output_destination(path_, /*replace_existing=*/true);
   std::filesystem::rename(partial_, path_);
   committed_ = true;
 }
 
 BaseFileReader BaseFileReader::open(const std::filesystem::path& path) {
+  // Checked before the open, which would block on a FIFO.
+  std::error_code error;
+  const std::filesystem::file_status status = std::filesystem::status(path, error);
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    throw BaseFileError("the KL-divergence base " + path.string() + " is not a regular file");
+  }
   auto in = std::make_unique<std::ifstream>(path, std::ios::binary);
   if (!*in) throw BaseFileError("cannot read the KL-divergence base " + path.string());
   return BaseFileReader(std::move(in), std::filesystem::file_size(path), path.string());

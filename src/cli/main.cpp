@@ -3,8 +3,10 @@
 #include <exception>
 
 #include "cli/commands.h"
+#include "cli/model_file_fault.h"
 
 int main(int argc, char** argv) {
+  hearth::cli::install_model_file_fault_handler();
   CLI::App app{"Hearth: run large language models locally from GGUF files"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "hearth 0.1.0");

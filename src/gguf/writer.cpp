@@ -199,7 +199,13 @@ void Writer::write(const std::filesystem::path& path, const FillTensor& fill) co
     uint64_t size;
     ~Unmapper() { ::munmap(address, size); }
   } unmapper{address, size};
-  emit({static_cast<std::byte*>(address), size}, header, fill);
+  // The magic goes in last: a write killed half-way (SIGKILL, power loss of the page cache) leaves a file that
+  // starts with zeros, which no reader takes for a GGUF, instead of a valid header over missing tensors.
+  std::vector<std::byte> header_without_magic = header;
+  std::memset(header_without_magic.data(), 0, sizeof(kMagic));
+  const std::span<std::byte> out{static_cast<std::byte*>(address), size};
+  emit(out, header_without_magic, fill);
+  std::memcpy(out.data(), &kMagic, sizeof(kMagic));
 }
 
 }  // namespace hearth::gguf

@@ -1,10 +1,15 @@
 #include "model/quantize.h"
 
 #include <fmt/format.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -273,11 +278,55 @@ void convert_rows(int64_t rows, int64_t row_length, TensorType to, const RowSour
   if (error) std::rethrow_exception(error);
 }
 
-void write_atomically(const gguf::Writer& writer, const std::filesystem::path& path, const gguf::Writer::FillTensor& fill) {
+void check_output_destination(const std::filesystem::path& path, bool replace_existing) {
+  if (path.empty()) throw std::runtime_error("the output path is empty");
+  struct stat st {};
+  // lstat: a symlink is refused as itself, never followed to whatever it names.
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return;
+    throw std::runtime_error(fmt::format("{}: cannot check the output: {}", path.string(), std::strerror(errno)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    const char* kind = S_ISLNK(st.st_mode) ? "a symlink" : S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "not a regular file";
+    throw std::runtime_error(fmt::format("{} exists and is {}; refusing to replace it", path.string(), kind));
+  }
+  if (!replace_existing) {
+    throw std::runtime_error(fmt::format("{} already exists; pass --force to replace it", path.string()));
+  }
+}
+
+namespace {
+
+// Removes PATH.hearth-partial-PID files whose process is gone: what a SIGKILL or power loss left behind.
+void remove_stale_partials(const std::filesystem::path& path) {
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  const std::string prefix = path.filename().string() + std::string(kPartialSuffix);
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with(prefix)) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) continue;
+    const long pid = std::strtol(digits.c_str(), nullptr, 10);
+    if (pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // still running (or not ours to judge)
+    std::error_code ignored;
+    std::filesystem::remove(entry.path(), ignored);
+  }
+}
+
+}  // namespace
+
+void write_atomically(const gguf::Writer& writer, const std::filesystem::path& path, const gguf::Writer::FillTensor& fill,
+                      bool replace_existing) {
+  check_output_destination(path, replace_existing);
+  remove_stale_partials(path);
   std::filesystem::path temp = path;
-  temp += fmt::format(".tmp-{}", ::getpid());
+  temp += fmt::format("{}{}", kPartialSuffix, ::getpid());
   try {
     writer.write(temp, fill);
+    // Again: the destination may have appeared, or changed kind, during a long conversion.
+    check_output_destination(path, replace_existing);
     std::filesystem::rename(temp, path);
   } catch (...) {
     std::error_code ignored;
@@ -314,6 +363,7 @@ QuantizeSummary quantize_file(const std::filesystem::path& input, const std::fil
     writer.add_tensor(t.name, types[i], std::span<const int64_t>(t.ne.data(), static_cast<size_t>(t.n_dims)));
   }
 
+  if (in.tensors().empty()) throw std::runtime_error(fmt::format("{} has no tensors to quantize", input.string()));
   write_atomically(writer, output, [&](size_t index, std::span<std::byte> out) {
     const gguf::TensorInfo& t = in.tensors()[index];
     if (options.on_tensor) options.on_tensor(index, planned.size(), t.name, t.type, types[index]);
@@ -329,7 +379,7 @@ QuantizeSummary quantize_file(const std::filesystem::path& input, const std::fil
           tensor::dequantize_row(t.type, t.data + static_cast<uint64_t>(row) * source_row, values, t.ne[0]);
         },
         out, options);
-  });
+  }, options.replace_existing);
   summary.output_bytes = std::filesystem::file_size(output);
   return summary;
 }

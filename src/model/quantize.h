@@ -91,6 +91,9 @@ struct ConvertOptions {
   std::function<void(size_t, size_t, const std::string&, TensorType, TensorType)> on_tensor;
   // Polled between chunks of rows; when it reads true the conversion throws Cancelled.
   const std::atomic<bool>* cancel = nullptr;
+  // Whether an existing regular file at the output may be replaced (`--force`); anything else that exists there
+  // (a FIFO, device, symlink, directory) is refused either way.
+  bool replace_existing = false;
 };
 
 // Fills `out` with `rows` rows of `to`, each made from `row_length` floats that `source(row, floats)` produces.
@@ -99,9 +102,19 @@ using RowSource = std::function<void(int64_t row, float* values)>;
 void convert_rows(int64_t rows, int64_t row_length, TensorType to, const RowSource& source, std::span<std::byte> out,
                   const ConvertOptions& options);
 
-// Writes `writer`'s file next to `path` under a temporary name and renames it into place, so `path` is either
-// untouched or complete; the temporary file is removed on any failure (including Cancelled).
-void write_atomically(const gguf::Writer& writer, const std::filesystem::path& path, const gguf::Writer::FillTensor& fill);
+// The suffix (before ".PID") of the temporary file a write goes to before it is renamed into place.
+inline constexpr std::string_view kPartialSuffix = ".hearth-partial-";
+
+// Throws std::runtime_error unless `path` may become an output: it does not exist, or it is a regular file (not
+// a symlink) and `replace_existing` is set.
+void check_output_destination(const std::filesystem::path& path, bool replace_existing);
+
+// Writes `writer`'s file next to `path` as PATH.hearth-partial-PID and renames it into place, so `path` is either
+// untouched or complete; the temporary file is removed on any failure (including Cancelled), and is no GGUF
+// while it is being written (the writer puts the magic last). Temporary files of `path` left by processes that
+// no longer run (killed by SIGKILL) are removed first. The destination is checked before and after the write.
+void write_atomically(const gguf::Writer& writer, const std::filesystem::path& path, const gguf::Writer::FillTensor& fill,
+                      bool replace_existing);
 
 struct QuantizeSummary {
   uint64_t input_bytes = 0;

@@ -228,7 +228,7 @@ SynthSummary write_synth_model(const SynthOptions& options) {
           }
         },
         out, options.convert);
-  });
+  }, options.convert.replace_existing);
 
   SynthSummary summary;
   summary.vocab_size = vocab_size;
