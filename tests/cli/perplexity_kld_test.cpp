@@ -2,6 +2,7 @@
 // model against it, a Q4_0 requantization against it, and every refusal. Small settings (-c 128, 4 chunks of the
 // held-out text's first 8 KB) keep each test to seconds in Release.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -39,7 +40,8 @@ double figure(const std::string& text, const std::string& label) {
 class CliKld : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = fs::path(::testing::TempDir()) / "hearth-cli-kld";
+    // One folder per process: CTest runs each test of this suite as its own process, side by side.
+    dir_ = fs::path(::testing::TempDir()) / ("hearth-cli-kld-" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     const std::string heldout = read_all(test::shared_dir() / "text" / "python-debian-heldout.txt");
@@ -50,6 +52,11 @@ class CliKld : public ::testing::Test {
                                         " 2>" + path("base.err"));
     base_run_ = made.out + read_all(dir_ / "base.err");
     base_exit_ = made.exit_code;
+  }
+
+  static void TearDownTestSuite() {
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
   }
 
   static std::string path(const std::string& name) { return (dir_ / name).string(); }
