@@ -113,13 +113,15 @@ const std::string kDemoExpected = " now supports the :keyword:`import` statement
 // its zen4 library (the noise floor), which stayed below those:
 //   F32   mean 2.7e-10  max 1.8e-9     F16    mean 6.3e-9  max 1.3e-8
 //   BF16  mean 2.1e-7   max 5.1e-7     8-bit  mean 3.9e-6  max 1.2e-5   (Q8_0 and every lower-bit type)
+//   (against the generic x64 library, default subset: 8-bit mean 5.9e-6, max 1.3e-5)
 //   demo model (real, peaked distributions, larger logits): mean 1.0e-4  max 2.3e-3
 // Against the zen4 library, whose summation orders Hearth's scalar kernels follow, most cases are 0 or ~1e-15.
 // Each bound is 10-20 times the worst of those, room for other kernel orders (AMX tiles, CUDA); the faults below
 // land 80 to 900 times above the bounds (mean KLD 9.3e-6 for the last element of each row of one F16 matrix
 // skipped, 8.2e-3 to 8.6e-2 for the quantized faults).
 // Same top: random-weight models have many near ties between the top two tokens, and a tiny difference tips some
-// (bf16 on llama: 97.7% against haswell), so the share may fall a little below 1.
+// (bf16 on llama: 97.7% against haswell; Q8_0 on llama: 94.5% against the generic x64 library, whose mean KLD
+// there is only 2.0e-6), so for bf16 and the 8-bit types the share is a coarse check and KLD the fine one.
 // Max gap: where free-running greedy continuations part, both engines must see the two tokens within this many
 // nats of each other (observed at most 0.0032): a near tie, not a disagreement (the faults part at 0.3-1.9).
 struct Tolerance {
@@ -133,8 +135,8 @@ Tolerance tolerance_for(const std::string& arch, const std::string& type) {
   if (arch == "demo") return {2e-3, 5e-2, 0.98, 0.1};
   if (type == "F32") return {5e-9, 5e-8, 0.99, 0.02};
   if (type == "F16") return {1e-7, 5e-7, 0.98, 0.02};
-  if (type == "BF16") return {5e-6, 2e-5, 0.95, 0.05};
-  return {1e-4, 5e-4, 0.95, 0.1};  // Q8_0 and every lower-bit type
+  if (type == "BF16") return {5e-6, 2e-5, 0.90, 0.05};
+  return {1e-4, 5e-4, 0.85, 0.1};  // Q8_0 and every lower-bit type
 }
 
 // A case's failures against its tolerance (empty: it passes). Shared by the suite and its own fault checks.
