@@ -42,12 +42,12 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include "conformance/faults.h"
 #include "conformance/hearth_side.h"
 #include "conformance/metrics.h"
 #include "conformance/peer.h"
+#include "conformance/temporary_folder.h"
 #include "hearth/tokenizer.h"
 #include "support/shared_data.h"
 
@@ -227,31 +227,6 @@ class Stopwatch {
   double last_cpu_;
 };
 
-class TemporaryFolder {
- public:
-  TemporaryFolder() {
-    const auto base = fs::temp_directory_path();
-    for (int attempt = 0;; ++attempt) {
-      path_ = base / fmt::format("hearth-conformance-{}-{}", ::getpid(), attempt);
-      if (fs::create_directory(path_)) break;
-    }
-  }
-  ~TemporaryFolder() {
-    if (environment("HEARTH_CONFORMANCE_KEEP") == "1") {
-      std::cout << "kept " << path_.string() << "\n";
-      return;
-    }
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TemporaryFolder(const TemporaryFolder&) = delete;
-  TemporaryFolder& operator=(const TemporaryFolder&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 // Runs the synth commands two at a time (the machine has two cores); returns the failures.
 std::vector<std::string> run_all(const std::vector<std::string>& commands) {
   std::atomic<size_t> next{0};
@@ -349,7 +324,7 @@ TEST(Conformance, HearthAgreesWithLlamaCpp) {
     return listed && (full || restricted || in_default);
   };
 
-  TemporaryFolder work;
+  TemporaryFolder work("hearth-conformance");
   Stopwatch clock({RUSAGE_SELF, RUSAGE_CHILDREN});
   std::string timings;
   std::vector<Case> cases;

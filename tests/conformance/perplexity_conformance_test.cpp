@@ -12,10 +12,10 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include "cli/run_command.h"
 #include "conformance/peer.h"
+#include "conformance/temporary_folder.h"
 #include "support/shared_data.h"
 
 namespace hearth::conformance {
@@ -39,23 +39,6 @@ double figure(const std::string& report, const std::string& label) {
   return std::stod(match[1].str());
 }
 
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() : path_(fs::temp_directory_path() / fmt::format("hearth-ppl-conformance-{}", ::getpid())) {
-    fs::create_directories(path_);
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TemporaryDirectory(const TemporaryDirectory&) = delete;
-  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 // What the statistics must reach, and why. The base file keeps log-probabilities in 16 bits, which alone leaves
 // |KLD| ~1e-5 per position; Hearth scores 16 chunks side by side in one batch where the peer scored each alone,
 // so the two sum in different orders even where Hearth's kernels follow the peer's zen4 library, and on this real
@@ -73,7 +56,7 @@ TEST(PerplexityConformance, DemoModelAgreesWithLlamaCppOnHeldOutText) {
   } catch (const PeerError& error) {
     FAIL() << "the peer is required for conformance: " << error.what();
   }
-  TemporaryDirectory work;
+  TemporaryFolder work("hearth-ppl-conformance");
   const fs::path base = work.path() / "llama-cpp.kld";
   const char* variant = std::getenv("HEARTH_PEER_VARIANT");
   const auto peer_run = test::run_command(fmt::format(

@@ -49,7 +49,8 @@ function parseArguments(argv) {
     return options;
 }
 
-// One position's record, with llama.cpp's float32 arithmetic (Math.fround at each step it rounds).
+// One position's record, with llama.cpp's float32 arithmetic (Math.fround at each step it rounds). Returns
+// log(sum exp(logit)), the normalizer of the log-probabilities.
 function encodeRecord(logits, record) {
     const f = Math.fround;
     let maxLogit = logits[0];
@@ -73,6 +74,7 @@ function encodeRecord(logits, record) {
         for (let i = 0; i < logits.length; i++)
             values[i] = logits[i] > minLogit ? Math.round(f(inverse * f(logits[i] - minLogit))) : 0;
     }
+    return maxLogit + logSumExp;
 }
 
 async function main() {
@@ -124,14 +126,9 @@ async function main() {
             const logits = new Float32Array(nVocab);
             for (const [token, logit] of map) logits[token] = logit;
             const record = new Uint16Array(2 * ((nVocab + 1) >> 1) + 4);
-            encodeRecord(logits, record);
+            const normalizer = encodeRecord(logits, record);
             fs.writeSync(out, new Uint8Array(record.buffer));
-            // -log p(next token), in double as llama.cpp's perplexity sums it.
-            let max = logits[0];
-            for (let i = 1; i < nVocab; i++) if (logits[i] > max) max = logits[i];
-            let sum = 0;
-            for (let i = 0; i < nVocab; i++) sum += Math.exp(logits[i] - max);
-            nll += max + Math.log(sum) - logits[tokens[chunk * nCtx + j + 1]];
+            nll += normalizer - logits[tokens[chunk * nCtx + j + 1]];  // -log p(next token)
             count++;
         }
     }
