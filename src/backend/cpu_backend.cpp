@@ -32,7 +32,7 @@ cpu::QuantMatrix as_quant(const Weight& w) { return {w.type, w.data, w.row_bytes
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int n_threads) : pool_(n_threads) {}
+  explicit CpuBackend(int n_threads) : pool_(n_threads), isa_(cpu::cpu_isa()) {}
 
   std::string_view name() const override { return "cpu"; }
 
@@ -78,7 +78,7 @@ class CpuBackend final : public Backend {
     // the weight types with integer kernels kept as 8-bit blocks.
     const TensorType format = cpu::activation_format(w.type);
     if (format != TensorType::F32) require(x.rows <= limits_.max_tokens, "matmul over more tokens than the reserved workspace");
-    if (const cpu::QuantDotKernels kernels = cpu::quant_dot_kernels(w.type)) {
+    if (const cpu::QuantDot dot = cpu::quant_dot_kernel(w.type)) {
       // 8-bit rounding would turn a NaN or infinity into finite noise (its block's maximum ignores NaN), so the
       // products of broken weights would read as plausible logits: refuse them here.
       const float* begin = x.data;
@@ -90,22 +90,17 @@ class CpuBackend final : public Backend {
       }
       const uint64_t row_bytes = cpu::activation_row_bytes(format, x.cols);
       auto* blocks = reinterpret_cast<std::byte*>(rounded_.floats());
-      const int64_t grouped = cpu::grouped_tokens(kernels, x.rows);
       for_row_ranges(x.rows, [&](int64_t begin, int64_t end) {
         for (int64_t t = begin; t < end; ++t) {
-          std::byte* out = blocks + static_cast<uint64_t>(t) * row_bytes;
-          if (t < grouped && kernels.quantize_grouped != nullptr) {
-            kernels.quantize_grouped(x.row(t), out, x.cols);
-          } else {
-            cpu::quantize_activations(format, x.row(t), out, x.cols);
-          }
+          cpu::quantize_activations(format, x.row(t), blocks + static_cast<uint64_t>(t) * row_bytes, x.cols);
         }
       });
-      const int64_t n_tiles = (w.rows + cpu::kMatmulTileRows - 1) / cpu::kMatmulTileRows;
-      pool_.parallel_for(n_tiles, [&](int64_t tile, int) {
-        const int64_t begin = tile * cpu::kMatmulTileRows;
+      const cpu::QuantTile tile = cpu::quant_tile(w.type, isa_);
+      const int64_t n_panels = (w.rows + cpu::kMatmulTileRows - 1) / cpu::kMatmulTileRows;
+      pool_.parallel_for(n_panels, [&](int64_t panel, int) {
+        const int64_t begin = panel * cpu::kMatmulTileRows;
         const int64_t end = std::min(begin + cpu::kMatmulTileRows, w.rows);
-        cpu::matmul_quant_rows(quant, kernels, blocks, row_bytes, x.rows, y.data, y.cols, begin, end);
+        cpu::matmul_quant_rows(quant, dot, tile, blocks, row_bytes, x.rows, y.data, y.cols, begin, end);
       });
       return;
     }
@@ -189,12 +184,13 @@ class CpuBackend final : public Backend {
       });
       const auto n_queries = static_cast<int64_t>(group.queries.size());
       const int64_t scratch_floats = attention_scratch_floats(limits_);
+      const cpu::AttentionHead attention_head = cpu::attention_head_kernel(shape, isa_);
       pool_.parallel_for(n_queries * shape.n_head, [&](int64_t task, int thread) {
         const int64_t query = task / shape.n_head;
         const int64_t head = task % shape.n_head;
         const int32_t row = group.queries[query];
-        cpu::attention_head(shape, layer.type, q.row(row), gathered_keys, gathered_values, group.n_visible[query],
-                            n_queries == 1, head, out.row(row), scores_.floats() + thread * scratch_floats);
+        attention_head(shape, layer.type, q.row(row), gathered_keys, gathered_values, group.n_visible[query], head,
+                       out.row(row), scores_.floats() + thread * scratch_floats);
       });
     }
   }
@@ -234,6 +230,7 @@ class CpuBackend final : public Backend {
   }
 
   cpu::ThreadPool pool_;
+  cpu::Isa isa_;
   WorkspaceLimits limits_;
   Buffer tiles_;
   Buffer rounded_;

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <stdexcept>
 #include <vector>
 
@@ -240,43 +241,61 @@ std::vector<double> reference_attention(const AttentionShape& shape, const std::
   return out;
 }
 
-TEST(Attention, MatchesReferenceWithGroupedHeads) {
-  const AttentionShape shape{.n_head = 4, .n_head_kv = 2, .head_dim = 16, .head_dim_v = 8, .scale = 0.25f};
-  const int64_t n_kv = 11;
+// The scalar reference and every vector kernel this CPU runs.
+std::vector<std::pair<std::string, AttentionHead>> attention_kernels(const AttentionShape& shape) {
+  std::vector<std::pair<std::string, AttentionHead>> kernels{{"reference", attention_head}};
+  for (Isa isa : {Isa::avx512, Isa::avx2}) {
+    if (isa_supported(isa)) kernels.emplace_back(std::string(isa_name(isa)), attention_head_kernel(shape, isa));
+  }
+  return kernels;
+}
+
+void check_attention(const AttentionShape& shape, int64_t n_kv, std::initializer_list<int64_t> visible_counts) {
   const auto q = random_floats(shape.n_head * shape.head_dim, 12, 2.0f);
   const auto keys = random_floats(n_kv * shape.n_head_kv * shape.head_dim, 13, 2.0f);
   const auto values = random_floats(n_kv * shape.n_head_kv * shape.head_dim_v, 14);
-  for (const TensorType cache : {TensorType::F32, TensorType::F16}) {
-    for (const bool lone_query : {false, true})
-    for (int64_t visible : {int64_t{1}, int64_t{6}, n_kv}) {
-      std::vector<float> out(shape.n_head * shape.head_dim_v, NAN);
-      std::vector<float> scratch(attention_scratch_floats(n_kv, shape.head_dim));
-      for (int64_t h = 0; h < shape.n_head; ++h) {
-        attention_head(shape, cache, q.data(), keys.data(), values.data(), visible, lone_query, h, out.data(),
-                       scratch.data());
-      }
-      for (int64_t h = 0; h < shape.n_head; ++h) {
-        const auto expected = reference_attention(shape, q, keys, values, visible, h, cache == TensorType::F16);
-        // The f32 result of the other operand convention: the test tells the two apart.
-        const auto other = reference_attention(shape, q, keys, values, visible, h, cache != TensorType::F16);
-        double distance_to_other = 0;
-        for (int64_t d = 0; d < shape.head_dim_v; ++d) {
-          ASSERT_NEAR(out[h * shape.head_dim_v + d], expected[d], 2e-6)
-              << type_name(cache) << " visible " << visible << " head " << h;
-          distance_to_other = std::max(distance_to_other, std::fabs(out[h * shape.head_dim_v + d] - other[d]));
+  for (const auto& [name, kernel] : attention_kernels(shape)) {
+    for (const TensorType cache : {TensorType::F32, TensorType::F16}) {
+      for (int64_t visible : visible_counts) {
+        std::vector<float> out(shape.n_head * shape.head_dim_v, NAN);
+        std::vector<float> scratch(attention_scratch_floats(n_kv, shape.head_dim));
+        for (int64_t h = 0; h < shape.n_head; ++h) {
+          kernel(shape, cache, q.data(), keys.data(), values.data(), visible, h, out.data(), scratch.data());
         }
-        if (visible > 1) EXPECT_GT(distance_to_other, 1e-5) << "f16 rounding of the operands made no difference";
+        for (int64_t h = 0; h < shape.n_head; ++h) {
+          const auto expected = reference_attention(shape, q, keys, values, visible, h, cache == TensorType::F16);
+          // The f32 result of the other operand convention: the test tells the two apart.
+          const auto other = reference_attention(shape, q, keys, values, visible, h, cache != TensorType::F16);
+          double distance_to_other = 0;
+          for (int64_t d = 0; d < shape.head_dim_v; ++d) {
+            ASSERT_NEAR(out[h * shape.head_dim_v + d], expected[d], 2e-6)
+                << name << " " << type_name(cache) << " visible " << visible << " head " << h << " dim " << d;
+            distance_to_other = std::max(distance_to_other, std::fabs(out[h * shape.head_dim_v + d] - other[d]));
+          }
+          if (visible > 1) EXPECT_GT(distance_to_other, 1e-5) << "f16 rounding of the operands made no difference";
+        }
       }
     }
   }
+}
+
+TEST(Attention, MatchesReferenceWithGroupedHeads) {
+  check_attention({.n_head = 4, .n_head_kv = 2, .head_dim = 16, .head_dim_v = 8, .scale = 0.25f}, 11, {1, 6, 11});
+}
+
+TEST(Attention, MatchesReferenceOverManyKeysAndWideHeads) {
+  // Widths past one block of 64 accumulators, key counts with and without a partial group of 8.
+  check_attention({.n_head = 2, .n_head_kv = 1, .head_dim = 128, .head_dim_v = 136, .scale = 0.1f}, 301, {64, 301});
 }
 
 TEST(Attention, NothingVisibleGivesZeros) {
   const AttentionShape shape{.n_head = 1, .n_head_kv = 1, .head_dim = 8, .head_dim_v = 8, .scale = 1.0f};
   const auto q = random_floats(8, 15);
   std::vector<float> out(8, NAN), scratch(attention_scratch_floats(1, 8));
-  attention_head(shape, TensorType::F16, q.data(), q.data(), q.data(), 0, true, 0, out.data(), scratch.data());
-  for (float v : out) EXPECT_EQ(v, 0.0f);
+  for (const auto& [name, kernel] : attention_kernels(shape)) {
+    kernel(shape, TensorType::F16, q.data(), q.data(), q.data(), 0, 0, out.data(), scratch.data());
+    for (float v : out) EXPECT_EQ(v, 0.0f) << name;
+  }
 }
 
 TEST(Elementwise, SwigluAddAndBias) {

@@ -44,12 +44,12 @@ Operands make_operands(TensorType weight_type, int64_t n, uint32_t seed) {
 
 TEST(KQuantDot, MatchesTheExactDotWithinFloatRounding) {
   for (TensorType type : kTypes) {
-    const QuantDotKernels kernels = kquant_dot_kernels(type);
-    ASSERT_TRUE(kernels) << type_name(type);
+    const QuantDot dot = kquant_dot_kernel(type);
+    ASSERT_NE(dot, nullptr) << type_name(type);
     for (int64_t n : {int64_t{256}, int64_t{1024}, int64_t{4096}}) {
       for (uint32_t seed = 1; seed <= 20; ++seed) {
         const Operands o = make_operands(type, n, 100 * seed);
-        const float got = kernels.single(o.weight.data(), o.activation.data(), n);
+        const float got = dot(o.weight.data(), o.activation.data(), n);
         // The integer lane sums are exact; only one f32 rounding per block and lane, the fold, and (Q5_K) the
         // separately summed min terms, which may be a few times the products they cancel down to: 1e-5 is still
         // thousands of times below the quantization error, and far above f32 rounding.
@@ -60,20 +60,9 @@ TEST(KQuantDot, MatchesTheExactDotWithinFloatRounding) {
   }
 }
 
-TEST(KQuantDot, BatchedTokensTakeTheSameKernel) {
-  // llama.cpp runs these types through vec_dot for every token, so grouped tokens add in the same order.
-  for (TensorType type : kTypes) {
-    const QuantDotKernels kernels = quant_dot_kernels(type);
-    ASSERT_TRUE(kernels) << type_name(type);
-    EXPECT_EQ(kernels.single, kquant_dot_kernels(type).single) << type_name(type);
-    EXPECT_EQ(kernels.grouped, kernels.single) << type_name(type);
-    EXPECT_EQ(kernels.quantize_grouped, nullptr) << type_name(type);
-  }
-}
-
 TEST(KQuantDot, CoversOnlyItsFamily) {
   for (TensorType type : {TensorType::Q4_K, TensorType::Q2_K, TensorType::Q8_0, TensorType::F32}) {
-    EXPECT_FALSE(kquant_dot_kernels(type)) << type_name(type);
+    EXPECT_EQ(kquant_dot_kernel(type), nullptr) << type_name(type);
   }
 }
 

@@ -61,17 +61,14 @@ Operands make_operands(TensorType weight_type, int64_t n, uint32_t seed) {
 
 TEST(QuantDotOther, KernelsMatchTheExactDotWithinFloatRounding) {
   for (TensorType type : kTypes) {
-    const QuantDotKernels kernels = quant_dot_kernels(type);
-    ASSERT_TRUE(kernels) << type_name(type);
-    ASSERT_NE(kernels.grouped, nullptr) << type_name(type);
+    const QuantDot dot = quant_dot_kernel(type);
+    ASSERT_NE(dot, nullptr) << type_name(type);
     uint32_t seed = 51;
     for (int64_t n : {int64_t{256}, int64_t{1024}, int64_t{4096}}) {
       for (int row = 0; row < 8; ++row, seed += 2) {
         const Operands o = make_operands(type, n, seed);
         ASSERT_NE(o.exact, 0.0);
-        EXPECT_NEAR(kernels.single(o.weight.data(), o.activation.data(), n), o.exact, o.tolerance)
-            << type_name(type) << " n=" << n << " row " << row;
-        EXPECT_NEAR(kernels.grouped(o.weight.data(), o.activation.data(), n), o.exact, o.tolerance)
+        EXPECT_NEAR(dot(o.weight.data(), o.activation.data(), n), o.exact, o.tolerance)
             << type_name(type) << " n=" << n << " row " << row;
       }
     }

@@ -45,36 +45,25 @@ Operands make_operands(TensorType weight_type, int64_t n, uint32_t seed) {
 
 TEST(QuantDotRepacked, KernelsMatchTheExactDotWithinFloatRounding) {
   for (TensorType type : kRepackedTypes) {
-    const QuantDotKernels kernels = quant_dot_kernels(type);
-    ASSERT_TRUE(kernels) << type_name(type);
-    ASSERT_NE(kernels.grouped, nullptr) << type_name(type);
+    const QuantDot dot = quant_dot_kernel(type);
+    ASSERT_NE(dot, nullptr) << type_name(type);
     for (int64_t n : {int64_t{256}, int64_t{1024}, int64_t{4096}}) {
       for (uint32_t seed : {11u, 12u, 13u}) {
         const Operands o = make_operands(type, n, seed);
         ASSERT_NE(o.exact, 0.0);
         // A few float roundings per block (scales, conversion, fused add, the final min subtraction); the K types'
         // min term can be as large as the result, hence a bound on the magnitude rather than on the result.
-        for (QuantDot dot : {kernels.single, kernels.grouped}) {
-          EXPECT_NEAR(dot(o.weight.data(), o.activation.data(), n), o.exact, 1e-5 * o.magnitude)
-              << type_name(type) << " n=" << n << " seed=" << seed;
-        }
+        EXPECT_NEAR(dot(o.weight.data(), o.activation.data(), n), o.exact, 1e-5 * o.magnitude)
+            << type_name(type) << " n=" << n << " seed=" << seed;
       }
     }
   }
 }
 
-TEST(QuantDotRepacked, GroupedDiffersFromSingleOnlyForTheKTypes) {
-  // The GEMM of Q4_0/IQ4_NL adds in the GEMV's order; the K types' GEMM converts more often.
-  EXPECT_EQ(quant_dot_kernels(TensorType::Q4_0).grouped, quant_dot_kernels(TensorType::Q4_0).single);
-  EXPECT_EQ(quant_dot_kernels(TensorType::IQ4_NL).grouped, quant_dot_kernels(TensorType::IQ4_NL).single);
-  EXPECT_NE(quant_dot_kernels(TensorType::Q4_K).grouped, quant_dot_kernels(TensorType::Q4_K).single);
-  EXPECT_NE(quant_dot_kernels(TensorType::Q2_K).grouped, quant_dot_kernels(TensorType::Q2_K).single);
-  for (TensorType type : kRepackedTypes) {
-    EXPECT_EQ(quant_dot_kernels(type).quantize_grouped, nullptr) << type_name(type);
-    EXPECT_TRUE(repacked_quant_dot_kernels(type)) << type_name(type);
-  }
-  EXPECT_FALSE(repacked_quant_dot_kernels(TensorType::Q6_K));
-  EXPECT_FALSE(repacked_quant_dot_kernels(TensorType::Q8_0));
+TEST(QuantDotRepacked, FamilyCoversItsTypesOnly) {
+  for (TensorType type : kRepackedTypes) EXPECT_NE(repacked_quant_dot_kernel(type), nullptr) << type_name(type);
+  EXPECT_EQ(repacked_quant_dot_kernel(TensorType::Q6_K), nullptr);
+  EXPECT_EQ(repacked_quant_dot_kernel(TensorType::Q8_0), nullptr);
 }
 
 }  // namespace

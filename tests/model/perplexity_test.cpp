@@ -2,6 +2,7 @@
 // labelled slow: it tokenizes the whole 293 KB text twice, which takes over 20 s under the sanitizers.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 
 #include "cli/run_command.h"
@@ -14,21 +15,28 @@ std::filesystem::path demo_path() { return test::shared_dir() / "models" / "hear
 
 std::string hearth_cli() { return (test::bin_dir() / "hearth").string(); }
 
-// The first chunks of llama.cpp-style perplexity. Values computed by this engine; its full-file results agree
-// with llama.cpp's (17.0044 at -c 512, 18.2533 at -c 128) within 0.2% (measured: 18.2562 at -c 128); the full
-// runs take minutes.
+// The number after `label` in the tool's output (NaN when absent).
+double value_after(const std::string& out, const std::string& label) {
+  const size_t at = out.find(label);
+  return at == std::string::npos ? std::nan("") : std::stod(out.substr(at + label.size()));
+}
+
+// The first chunks of llama.cpp-style perplexity, against values this engine computed with the reference kernels
+// (whose full-file results agree with llama.cpp's, 17.0044 at -c 512 and 18.2533 at -c 128, within 0.2%). Kernels
+// that sum in other orders move these by a few hundredths of a percent; 0.5% still catches a wrong kernel (a
+// dropped block scale moves them by tens of percent). The full runs take minutes (scripts/conformance --full).
 TEST(Perplexity, FirstChunksOfTheHeldOutText) {
   const std::string base = hearth_cli() + " perplexity -m " + demo_path().string() + " -f " +
                            (test::shared_dir() / "text" / "python-debian-heldout.txt").string();
   const auto c128 = test::run_command(base + " -c 128 --chunks 6 2>/dev/null");
   ASSERT_EQ(c128.exit_code, 0) << c128.out;
-  EXPECT_NE(c128.out.find("[1]12.00"), std::string::npos) << c128.out;
-  EXPECT_NE(c128.out.find("Final estimate: PPL = 13.91"), std::string::npos) << c128.out;
+  EXPECT_NEAR(value_after(c128.out, "[1]"), 12.00, 0.06) << c128.out;
+  EXPECT_NEAR(value_after(c128.out, "Final estimate: PPL = "), 13.91, 0.07) << c128.out;
 
   const auto c512 = test::run_command(base + " -c 512 --chunks 2 2>/dev/null");
   ASSERT_EQ(c512.exit_code, 0) << c512.out;
-  EXPECT_NE(c512.out.find("[1]9.26"), std::string::npos) << c512.out;
-  EXPECT_NE(c512.out.find("Final estimate: PPL = 6.64"), std::string::npos) << c512.out;
+  EXPECT_NEAR(value_after(c512.out, "[1]"), 9.26, 0.05) << c512.out;
+  EXPECT_NEAR(value_after(c512.out, "Final estimate: PPL = "), 6.64, 0.035) << c512.out;
 }
 
 }  // namespace

@@ -11,24 +11,16 @@
 namespace hearth::kernels::cpu {
 namespace {
 
-// llama.cpp's attention products are matrix products with f16 operands, and it sums them in one of two orders.
-// When a sequence brings two or more tokens to a pass they go through its tinyBLAS GEMM on AVX-512: sixteen lanes,
-// lane l accumulating the terms whose index along the summed axis is l mod 16 with fused multiply-adds in index
-// order, the lanes then summed by halving (8 + 8, 4 + 4, 2 + 2, 1 + 1). A sequence's lone token (generation) goes
-// through ggml's vec_dot instead: four sixteen-lane accumulators over steps of 64 terms, folded (0 + 2, 1 + 3,
-// then 0 + 1) and summed by halving, any tail added in double. Its softmax sums exp values per aligned chunk of 16
+// llama.cpp's attention products are matrix products with f16 operands. A sequence's lone token (generation) goes
+// through ggml's vec_dot: four sixteen-lane accumulators over steps of 64 terms, folded (0 + 2, 1 + 3, then 0 + 1)
+// and summed by halving (8 + 8, 4 + 4, 2 + 2, 1 + 1), any tail added in double; this reference takes that order
+// for every query. (Several tokens of one sequence go through its tinyBLAS GEMM there, in another order.) Its softmax sums exp values per aligned chunk of 16
 // cache cells, the same way, and adds the chunk sums in double. Each sequence has a cache stream of its own there
 // (as node-llama-cpp and llama-server configure it), so a key's cell is its index in the sequence: key j. The
 // stream's length is padded to a multiple of 256 cells whose masked weights are zero, so the V products never
 // have a tail.
 constexpr int kLanes = kWideLanes;
 static_assert(kLanes == kPolyExpLanes);
-
-float dot_lanes(const float* a, const float* b, int64_t n) {
-  float lane[kLanes] = {};
-  for (int64_t i = 0; i < n; ++i) lane[i % kLanes] = std::fma(a[i], b[i], lane[i % kLanes]);
-  return sum_wide_lanes(lane);
-}
 
 // vec_dot's accumulators: term i goes to accumulator (i / 16) mod 4, lane i mod 16.
 class VecDotLanes {
@@ -60,8 +52,7 @@ float dot_vec_order(const float* a, const float* b, int64_t n) {
 }  // namespace
 
 void attention_head(const AttentionShape& shape, TensorType cache_type, const float* q_row, const float* keys,
-                    const float* values, int64_t n_visible, bool lone_query, int64_t head, float* out_row,
-                    float* scratch) {
+                    const float* values, int64_t n_visible, int64_t head, float* out_row, float* scratch) {
   // The partner format of the cache (F16 or F32): what q and the weights are rounded to.
   const TensorType operands = activation_format(cache_type);
   const int64_t kv_head = head / (shape.n_head / shape.n_head_kv);
@@ -79,7 +70,7 @@ void attention_head(const AttentionShape& shape, TensorType cache_type, const fl
   float max_score = -std::numeric_limits<float>::infinity();
   for (int64_t j = 0; j < n_visible; ++j) {
     const float* key = keys + j * key_stride + kv_head * shape.head_dim;
-    weights[j] = (lone_query ? dot_vec_order(key, q, shape.head_dim) : dot_lanes(key, q, shape.head_dim)) * shape.scale;
+    weights[j] = dot_vec_order(key, q, shape.head_dim) * shape.scale;
     max_score = std::max(max_score, weights[j]);
   }
   double sum = 0.0;
@@ -98,19 +89,17 @@ void attention_head(const AttentionShape& shape, TensorType cache_type, const fl
 
   const float* v = values + kv_head * shape.head_dim_v;
   for (int64_t d = 0; d < shape.head_dim_v; ++d) {
-    if (lone_query) {
-      VecDotLanes lanes;
-      for (int64_t j = 0; j < n_visible; ++j) lanes.add(j, v[j * value_stride + d], weights[j]);
-      out[d] = lanes.sum();
-    } else {
-      float lane[kLanes] = {};
-      for (int64_t j = 0; j < n_visible; ++j) {
-        float& acc = lane[j % kLanes];
-        acc = std::fma(v[j * value_stride + d], weights[j], acc);
-      }
-      out[d] = sum_wide_lanes(lane);
-    }
+    VecDotLanes lanes;
+    for (int64_t j = 0; j < n_visible; ++j) lanes.add(j, v[j * value_stride + d], weights[j]);
+    out[d] = lanes.sum();
   }
+}
+
+AttentionHead attention_head_kernel(const AttentionShape& shape, Isa isa) {
+  AttentionHead vector = nullptr;
+  if (isa == Isa::avx512) vector = avx512_attention_head(shape);
+  if (isa == Isa::avx2) vector = avx2_attention_head(shape);
+  return vector != nullptr ? vector : attention_head;
 }
 
 }  // namespace hearth::kernels::cpu

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "hearth/tensor_type.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/params.h"
 
 namespace hearth::kernels::cpu {
@@ -16,13 +17,21 @@ inline int64_t attention_scratch_floats(int64_t n_visible, int64_t head_dim) { r
 // (head_dim_v) values in the order the token sees them, already converted from the cache's `cache_type`.
 // With an F16 cache, q_h and the softmax weights are rounded to f16 before their products, as llama.cpp's
 // attention converts them to the cache's type (its K.Q and V.softmax products take f16 operands).
-// The sums are arranged by the keys' index in the sequence, as llama.cpp arranges them over a sequence's own cache
-// stream (attention.cpp says how), in one order when the query is its sequence's only token in the pass
-// (`lone_query`, as in generation) and another when it is not. `scratch` holds
-// attention_scratch_floats(n_visible, head_dim) floats.
-// n_visible = 0 yields zeros.
+// This scalar reference arranges its sums as llama.cpp's generation does (attention.cpp says how), for every
+// query, so a query's result never depends on its batch. `scratch` holds attention_scratch_floats(n_visible,
+// head_dim) floats. n_visible = 0 yields zeros.
 void attention_head(const AttentionShape& shape, TensorType cache_type, const float* q_row, const float* keys,
-                    const float* values, int64_t n_visible, bool lone_query, int64_t head, float* out_row,
-                    float* scratch);
+                    const float* values, int64_t n_visible, int64_t head, float* out_row, float* scratch);
+
+// attention_head's signature, for the vector versions.
+using AttentionHead = void (*)(const AttentionShape& shape, TensorType cache_type, const float* q_row,
+                               const float* keys, const float* values, int64_t n_visible, int64_t head,
+                               float* out_row, float* scratch);
+
+// The kernel for `shape` on `isa`: a vector version (x86_avx2.cpp, x86_avx512.cpp; other summation orders, results
+// within a few f32 roundings of the reference's) where the set has one for the shape, else attention_head.
+AttentionHead attention_head_kernel(const AttentionShape& shape, Isa isa);
+AttentionHead avx512_attention_head(const AttentionShape& shape);  // nullptr where the shape has no vector kernel
+AttentionHead avx2_attention_head(const AttentionShape& shape);
 
 }  // namespace hearth::kernels::cpu

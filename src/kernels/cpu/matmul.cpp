@@ -27,15 +27,26 @@ void matmul_rows(const QuantMatrix& w, const float* x, int64_t n_tokens, float* 
   }
 }
 
-void matmul_quant_rows(const QuantMatrix& w, const QuantDotKernels& kernels, const std::byte* x, uint64_t x_row_bytes,
+void matmul_quant_rows(const QuantMatrix& w, QuantDot dot, QuantTile tile, const std::byte* x, uint64_t x_row_bytes,
                        int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
-  // Row by row, every token in turn: the weight row stays in the nearest cache while the tokens pass over it.
-  const int64_t grouped = grouped_tokens(kernels, n_tokens);
-  for (int64_t r = row_begin; r < row_end; ++r) {
-    const std::byte* row = w.row(r);
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      const QuantDot dot = t < grouped ? kernels.grouped : kernels.single;
-      y[t * y_stride + r] = dot(row, x + static_cast<uint64_t>(t) * x_row_bytes, w.cols);
+  if (tile == nullptr) {
+    // Row by row, every token in turn: the weight row stays in the nearest cache while the tokens pass over it.
+    for (int64_t r = row_begin; r < row_end; ++r) {
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        y[t * y_stride + r] = dot(w.row(r), x + static_cast<uint64_t>(t) * x_row_bytes, w.cols);
+      }
+    }
+    return;
+  }
+  // Token groups in the outer loop: the caller's few weight rows stay in L1 while every group passes over them,
+  // and each group's activation rows stay there while they meet each weight row.
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxTileTokens) {
+    const int group = static_cast<int>(std::min<int64_t>(kMaxTileTokens, n_tokens - t0));
+    const std::byte* activations = x + static_cast<uint64_t>(t0) * x_row_bytes;
+    for (int64_t r = row_begin; r < row_end; ++r) {
+      float out[kMaxTileTokens];
+      tile(w.row(r), activations, x_row_bytes, group, w.cols, out);
+      for (int t = 0; t < group; ++t) y[(t0 + t) * y_stride + r] = out[t];
     }
   }
 }

@@ -11,6 +11,7 @@
 
 #include "hearth/tensor_type.h"
 #include "kernels/cpu/quant_dot.h"
+#include "kernels/cpu/quant_tiles.h"
 
 namespace hearth::kernels::cpu {
 
@@ -37,8 +38,9 @@ void matmul_rows(const QuantMatrix& w, const float* x, int64_t n_tokens, float* 
                  int64_t row_end, float* tile);
 
 // The same product with the activations already quantized to blocks (activations.h), token t's row at
-// x + t * x_row_bytes, multiplied by the integer kernels of quant_dot.h.
-void matmul_quant_rows(const QuantMatrix& w, const QuantDotKernels& kernels, const std::byte* x, uint64_t x_row_bytes,
+// x + t * x_row_bytes: by `tile` (quant_tiles.h) where there is one, else by the reference `dot` (quant_dot.h), which
+// give the same bits. Each output depends only on its weight row and its token.
+void matmul_quant_rows(const QuantMatrix& w, QuantDot dot, QuantTile tile, const std::byte* x, uint64_t x_row_bytes,
                        int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 
 // out[i * w.cols ...] = weight row ids[i], dequantized (an embedding lookup). Ids must be in [0, w.rows).

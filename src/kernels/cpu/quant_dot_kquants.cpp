@@ -2,7 +2,7 @@
 //
 // llama.cpp does not repack these types on x86 and tinyBLAS does not take them, so every token, alone or in a
 // batch, goes through ggml_vec_dot_q{3,5,6}_K_q8_K (their AVX2 branches; the zen4 build has no AVX-512 branch for
-// them): `single` and `grouped` are the same function.
+// them).
 //
 // All three share one shape. A super-block of 256 is read as eight chunks of 32 elements; within a chunk, byte e
 // lands in 32-bit lane e / 4 (maddubs pairs bytes, madd pairs the 16-bit results), so lane l holds the exact
@@ -167,12 +167,12 @@ float dot_q3_K_q8_K(const std::byte* weight_row, const std::byte* activation_row
 
 }  // namespace
 
-QuantDotKernels kquant_dot_kernels(TensorType weight_type) {
+QuantDot kquant_dot_kernel(TensorType weight_type) {
   switch (weight_type) {
-    case TensorType::Q6_K: return {dot_q6_K_q8_K, dot_q6_K_q8_K};
-    case TensorType::Q5_K: return {dot_q5_K_q8_K, dot_q5_K_q8_K};
-    case TensorType::Q3_K: return {dot_q3_K_q8_K, dot_q3_K_q8_K};
-    default: return {};
+    case TensorType::Q6_K: return dot_q6_K_q8_K;
+    case TensorType::Q5_K: return dot_q5_K_q8_K;
+    case TensorType::Q3_K: return dot_q3_K_q8_K;
+    default: return nullptr;
   }
 }
 

@@ -81,33 +81,6 @@ float dot_iq4_xs_q8_K(const std::byte* weight_row, const std::byte* activation_r
   return fold_lanes(lane);
 }
 
-// IQ4_XS by Q8_K for batches of 8 or more tokens: one chain per output, the whole super-block's integer sum
-// (scale_g * w * x over all 256 elements) scaled by d_w * d_x with a fused multiply-add. llama.cpp: its IQ panel
-// GEMM/GEMV (iqp.cpp), which takes every token of such a batch.
-float dot_iq4_xs_q8_K_panel(const std::byte* weight_row, const std::byte* activation_row, int64_t n) {
-  const auto* w = reinterpret_cast<const tensor::BlockIQ4_XS*>(weight_row);
-  const auto* x = reinterpret_cast<const tensor::BlockQ8_K*>(activation_row);
-  float acc = 0.0f;
-  for (int64_t b = 0; b < n / kQK_K; ++b) {
-    int sum = 0;
-    for (int g = 0; g < kQK_K / kQK; ++g) {
-      const int low = (w[b].scales_l[g / 2] >> (4 * (g % 2))) & 0x0F;
-      const int high = (w[b].scales_h >> (2 * g)) & 3;
-      const int scale = (low | (high << 4)) - 32;
-      const uint8_t* qs = w[b].qs + 16 * g;
-      const int8_t* xs = x[b].qs + kQK * g;
-      int group = 0;
-      for (int j = 0; j < kQK; ++j) {
-        const int nibble = j < 16 ? qs[j] & 0x0F : qs[j - 16] >> 4;
-        group += tensor::kIQ4Values[nibble] * xs[j];
-      }
-      sum += scale * group;
-    }
-    acc = std::fma(static_cast<float>(sum), fp16_to_fp32(w[b].d) * x[b].d, acc);
-  }
-  return acc;
-}
-
 // Q5_0 by Q8_0, values (q | h << 4) - 16, scale d_w * d_x. llama.cpp: ggml_vec_dot_q5_0_q8_0 (one token) and
 // tinyBLAS_Q0_AVX (two or more), which agree.
 float dot_q5_0_q8_0(const std::byte* weight_row, const std::byte* activation_row, int64_t n) {
@@ -145,18 +118,13 @@ float dot_offset_q8_1(const std::byte* weight_row, const std::byte* activation_r
 
 }  // namespace
 
-QuantDotKernels other_quant_dot_kernels(TensorType weight_type) {
+QuantDot other_quant_dot_kernel(TensorType weight_type) {
   switch (weight_type) {
-    case TensorType::IQ4_XS:
-      return {.single = dot_iq4_xs_q8_K, .grouped = dot_iq4_xs_q8_K_panel, .all_grouped_from = 8};
-    case TensorType::Q5_0:
-      return {dot_q5_0_q8_0, dot_q5_0_q8_0};
-    case TensorType::Q4_1:
-      return {dot_offset_q8_1<tensor::BlockQ4_1, false>, dot_offset_q8_1<tensor::BlockQ4_1, false>};
-    case TensorType::Q5_1:
-      return {dot_offset_q8_1<tensor::BlockQ5_1, true>, dot_offset_q8_1<tensor::BlockQ5_1, true>};
-    default:
-      return {};
+    case TensorType::IQ4_XS: return dot_iq4_xs_q8_K;
+    case TensorType::Q5_0: return dot_q5_0_q8_0;
+    case TensorType::Q4_1: return dot_offset_q8_1<tensor::BlockQ4_1, false>;
+    case TensorType::Q5_1: return dot_offset_q8_1<tensor::BlockQ5_1, true>;
+    default: return nullptr;
   }
 }
 

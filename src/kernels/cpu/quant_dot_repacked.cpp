@@ -1,16 +1,11 @@
-// Q4_0, IQ4_NL, Q4_K and Q2_K weights, in the order of llama.cpp's repacked x86 GEMV and GEMM.
+// Q4_0, IQ4_NL, Q4_K and Q2_K weights, in the order of llama.cpp's repacked x86 GEMV.
 //
-// On this machine llama.cpp stores these weights (when a matrix has a multiple of 8 rows) interleaved eight rows at
-// a time and multiplies them with its repacked kernels: ggml_gemv_<type>_8x8_q8_* for the tokens outside full
-// groups of four, ggml_gemm_<type>_8x8_q8_* for the rest. Each output value there lives in one float lane of its
-// own, so nothing is folded across lanes: per block (or part of a block) one exact integer sum is converted to
+// llama.cpp stores these weights (when a matrix has a multiple of 8 rows) interleaved eight rows at a time and
+// multiplies a lone token with ggml_gemv_<type>_8x8_q8_*. Each output value there lives in one float lane of its
+// own, so nothing is folded across lanes: per block (or per K super-block) one exact integer sum is converted to
 // float and fused-multiply-added with d_w * d_x into the lane. The K types keep a second lane for the mins, scaled
-// by dmin_w * d_x, and subtract it at the end. The GEMV and the GEMM differ only in how much of a K super-block one
-// integer sum covers: the GEMV converts once per super-block, the GEMM once per 64 (Q4_K) or 128 (Q2_K) elements.
-//
-// The 4-row activation quantizers of the GEMM (ggml_quantize_mat_q8_0_4x8, _q8_K_4x8) give the same blocks as
-// quantize_row_q8_0 / _q8_K up to the sign of a Q8_K block whose largest magnitude occurs with both signs, which
-// changes no product: no quantize_grouped.
+// by dmin_w * d_x, and subtract it at the end. (Its GEMM for groups of four tokens converts more often, once per 64
+// or 128 elements; Hearth uses the GEMV's order for every token, so a token's result never depends on its batch.)
 #include <cmath>
 #include <cstdint>
 
@@ -136,34 +131,24 @@ float dot_k(const std::byte* weight_row, const std::byte* activation_row, int64_
 }
 
 // llama.cpp: ggml_gemv_q4_K_8x8_q8_K (one step per super-block).
-float dot_q4_K_single(const std::byte* weight_row, const std::byte* activation_row, int64_t n) {
+float dot_q4_K(const std::byte* weight_row, const std::byte* activation_row, int64_t n) {
   return dot_k<BlockQ4_K, groups_q4_K>(weight_row, activation_row, n, 8);
 }
 
-// llama.cpp: ggml_gemm_q4_K_8x8_q8_K (one step per two groups of 32).
-float dot_q4_K_grouped(const std::byte* weight_row, const std::byte* activation_row, int64_t n) {
-  return dot_k<BlockQ4_K, groups_q4_K>(weight_row, activation_row, n, 2);
-}
-
 // llama.cpp: ggml_gemv_q2_K_8x8_q8_K (one step per super-block).
-float dot_q2_K_single(const std::byte* weight_row, const std::byte* activation_row, int64_t n) {
+float dot_q2_K(const std::byte* weight_row, const std::byte* activation_row, int64_t n) {
   return dot_k<BlockQ2_K, groups_q2_K>(weight_row, activation_row, n, 16);
-}
-
-// llama.cpp: ggml_gemm_q2_K_8x8_q8_K, AVX-512 branch (one step per 128 elements).
-float dot_q2_K_grouped(const std::byte* weight_row, const std::byte* activation_row, int64_t n) {
-  return dot_k<BlockQ2_K, groups_q2_K>(weight_row, activation_row, n, 8);
 }
 
 }  // namespace
 
-QuantDotKernels repacked_quant_dot_kernels(TensorType weight_type) {
+QuantDot repacked_quant_dot_kernel(TensorType weight_type) {
   switch (weight_type) {
-    case TensorType::Q4_0: return {dot_q4_0_q8_0, dot_q4_0_q8_0};
-    case TensorType::IQ4_NL: return {dot_iq4_nl_q8_0, dot_iq4_nl_q8_0};
-    case TensorType::Q4_K: return {dot_q4_K_single, dot_q4_K_grouped};
-    case TensorType::Q2_K: return {dot_q2_K_single, dot_q2_K_grouped};
-    default: return {};
+    case TensorType::Q4_0: return dot_q4_0_q8_0;
+    case TensorType::IQ4_NL: return dot_iq4_nl_q8_0;
+    case TensorType::Q4_K: return dot_q4_K;
+    case TensorType::Q2_K: return dot_q2_K;
+    default: return nullptr;
   }
 }
 

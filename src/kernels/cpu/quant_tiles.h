@@ -1,0 +1,31 @@
+// Vector products of a quantized weight row by up to kMaxTileTokens rows of 8-bit activations (activations.h),
+// one instruction-set file each (x86_avx2.cpp, x86_avx512.cpp) behind the dispatch of isa.h.
+//
+// Every kernel gives, for each token, the bits of the type's scalar reference (quant_dot.h, the `single` kernel):
+// the same exact integer sums, converted and added in the same order. So a result never depends on how many tokens
+// share a tile or on how a batch was cut (batch invariance), and which instruction set runs changes speed only.
+// The weight's blocks are unpacked once per tile and reused by each token, which is what makes prompt processing
+// cheaper per token than generation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "hearth/tensor_type.h"
+#include "kernels/cpu/isa.h"
+
+namespace hearth::kernels::cpu {
+
+inline constexpr int kMaxTileTokens = 4;
+
+// out[t] = dot(weight_row, activations + t * activation_row_bytes) over n elements, for t in [0, n_tokens),
+// 1 <= n_tokens <= kMaxTileTokens.
+using QuantTile = void (*)(const std::byte* weight_row, const std::byte* activations, uint64_t activation_row_bytes,
+                           int n_tokens, int64_t n, float* out);
+
+// The kernel for a weight type on `isa`, or nullptr where that set has none (scalar: always nullptr).
+QuantTile quant_tile(TensorType weight_type, Isa isa);
+QuantTile avx512_quant_tile(TensorType weight_type);  // x86_avx512.cpp
+QuantTile avx2_quant_tile(TensorType weight_type);    // x86_avx2.cpp
+
+}  // namespace hearth::kernels::cpu

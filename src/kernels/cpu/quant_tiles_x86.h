@@ -1,0 +1,460 @@
+// The vector kernels of quant_tiles.h, written once for x86 and compiled once per instruction set
+// (x86_avx2.cpp, x86_avx512.cpp). Everything here has internal linkage so the two compilations,
+// built with different target flags, never share a symbol.
+//
+// Each kernel computes one weight row against up to kMaxTileTokens activation rows. The weight's bits are loaded
+// and unpacked once per block and reused by every token; each token has its own accumulators and goes through
+// exactly the operations it would go through alone, so a result does not depend on how many tokens share the
+// tile. Those operations are the ones of the scalar reference in quant_dot*.cpp: the same exact integer sums
+// (per lane or per block), converted and multiplied-added in the same order, so the results are the reference's
+// bits (tests/kernels/quant_tiles_test.cpp checks equality).
+//
+// 8-bit products: _mm256_maddubs_epi16 multiplies unsigned by signed bytes and adds pairs into int16; it cannot
+// saturate here because one side is at most 128 in magnitude and the other at most 127 (Q8_0, via the sign trick),
+// or one side is at most 63 (the other formats). With AVX-512 VNNI the Q8_0 products go straight to int32.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/cpu/quant_tiles.h"
+#include "kernels/cpu/simd_x86.h"
+#include "tensor/blocks.h"
+
+namespace hearth::kernels::cpu {
+namespace {
+
+using tensor::BlockIQ4_NL;
+using tensor::BlockQ2_K;
+using tensor::BlockQ3_K;
+using tensor::BlockQ4_0;
+using tensor::BlockQ4_K;
+using tensor::BlockQ5_K;
+using tensor::BlockQ6_K;
+using tensor::BlockQ8_0;
+using tensor::BlockQ8_K;
+using tensor::kQK;
+using tensor::kQK_K;
+
+// Lane l (of 8) = sum of u[e] * s[e] over bytes e = 4l..4l+3 (u unsigned, s signed), exactly.
+inline __m256i dot_quads(__m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+// Lane l = scale_lo * sum over bytes 4l..4l+3 for l < 4, scale_hi for l >= 4 (the products fit int16: see above).
+inline __m256i scaled_dot(__m256i u, __m256i s, __m256i scales16) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scales16);
+}
+
+// acc + scaled_dot(u, s, scales16); VNNI's dpwssd fuses the pair multiply-add and the accumulation.
+inline __m256i add_scaled_dot(__m256i acc, __m256i u, __m256i s, __m256i scales16) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(u, s), scales16);
+#else
+  return _mm256_add_epi32(acc, scaled_dot(u, s, scales16));
+#endif
+}
+
+inline __m256i two_scales(int lo, int hi) {
+  return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(hi)), _mm_set1_epi16(static_cast<int16_t>(lo)));
+}
+
+template <typename Block>
+inline const Block* row_of(const std::byte* activations, uint64_t row_bytes, int t) {
+  return reinterpret_cast<const Block*>(activations + row_bytes * static_cast<uint64_t>(t));
+}
+
+// Q8_0 by Q8_0 (reference dot_q8_0_q8_0): eight lanes per block, fma by d_w * d_x, folded at the end.
+template <int NT>
+void tile_q8_0(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out) {
+  const auto* w = reinterpret_cast<const BlockQ8_0*>(weight_row);
+  const BlockQ8_0* x[NT];
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) x[t] = row_of<BlockQ8_0>(activations, row_bytes, t), acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    const __m256i qw = load(w[b].qs);
+    const __m256i magnitude = _mm256_sign_epi8(qw, qw);
+    const float dw = half_to_float(w[b].d);
+    for (int t = 0; t < NT; ++t) {
+      const __m256i lanes = dot_quads(magnitude, _mm256_sign_epi8(load(x[t][b].qs), qw));
+      const float d = dw * half_to_float(x[t][b].d);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = fold_lanes(acc[t]);
+}
+
+// Q4_0 and IQ4_NL by Q8_0 (reference dot_b32): per block one exact integer sum, fma by d_w * d_x. The 4-bit codes
+// become signed values through a 16-entry table (q - 8 for Q4_0, the IQ4 grid), then the Q8_0 sign trick.
+template <typename Block, int NT>
+void tile_b32(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out,
+              __m256i table) {
+  const auto* w = reinterpret_cast<const Block*>(weight_row);
+  const BlockQ8_0* x[NT];
+  float acc[NT];
+  for (int t = 0; t < NT; ++t) x[t] = row_of<BlockQ8_0>(activations, row_bytes, t), acc[t] = 0.0f;
+  const __m128i low_mask = _mm_set1_epi8(15);
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
+    const __m256i codes = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), low_mask),
+                                           _mm_and_si128(packed, low_mask));
+    const __m256i qw = _mm256_shuffle_epi8(table, codes);
+    const __m256i magnitude = _mm256_sign_epi8(qw, qw);
+    const float dw = half_to_float(w[b].d);
+    for (int t = 0; t < NT; ++t) {
+      const int32_t sum = sum_lanes(dot_quads(magnitude, _mm256_sign_epi8(load(x[t][b].qs), qw)));
+      acc[t] = std::fma(static_cast<float>(sum), dw * half_to_float(x[t][b].d), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = acc[t];
+}
+
+inline __m256i nibble_table(const int8_t (&values)[16]) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(values));
+  return _mm256_set_m128i(v, v);
+}
+
+constexpr int8_t kQ4_0Values[16] = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
+
+template <int NT>
+void tile_q4_0(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out) {
+  tile_b32<BlockQ4_0, NT>(weight_row, activations, row_bytes, n, out, nibble_table(kQ4_0Values));
+}
+
+template <int NT>
+void tile_iq4_nl(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n,
+                 float* out) {
+  tile_b32<BlockIQ4_NL, NT>(weight_row, activations, row_bytes, n, out, nibble_table(tensor::kIQ4Values));
+}
+
+// The eight 6-bit scales and the eight mins of a Q4_K/Q5_K super-block as bytes (the layout unpack_scales_mins
+// reads, rearranged four bytes at a time).
+struct ScalesMins {
+  uint8_t scale[8];
+  uint8_t min[8];
+};
+
+inline ScalesMins unpack_scales_mins_bytes(const uint8_t (&packed)[tensor::kKScaleBytes]) {
+  constexpr uint32_t kLow6 = 0x3f3f3f3f, kLow4 = 0x0f0f0f0f, kLow2 = 0x03030303;
+  uint32_t word[3];
+  std::memcpy(word, packed, sizeof(word));
+  const uint32_t unpacked[4] = {
+      word[0] & kLow6,                                          // scales 0..3
+      (word[2] & kLow4) | (((word[0] >> 6) & kLow2) << 4),      // scales 4..7
+      word[1] & kLow6,                                          // mins 0..3
+      ((word[2] >> 4) & kLow4) | (((word[1] >> 6) & kLow2) << 4),  // mins 4..7
+  };
+  ScalesMins out;
+  std::memcpy(&out, unpacked, sizeof(out));
+  return out;
+}
+
+// Eight int16 group factors, each repeated for the group's two 16-value bsums, so madd(bsums, factors) gives
+// factor[g] * (bsums[2g] + bsums[2g+1]) in lane g.
+inline __m256i pair_factors(const uint8_t (&f)[8]) {
+  uint64_t bytes;
+  std::memcpy(&bytes, f, sizeof(bytes));
+  const __m128i words = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(bytes)));
+  return _mm256_set_m128i(_mm_unpackhi_epi16(words, words), _mm_unpacklo_epi16(words, words));
+}
+
+// The K types with a per-super-block integer sum (Q4_K, Q2_K): the tokens' sums and min sums, reduced together to
+// one vector [sum_0 .. sum_3, min_0 .. min_3] (exact integers), converted once and multiply-added with
+// [d_w * d_x0 ..., dmin_w * d_x0 ...] into acc (lane t: acc of token t, lane 4 + t: its acc_min), as the
+// reference's two scalar fmas per token would.
+template <int NT>
+inline __m256 accumulate_super_block(const __m256i (&sums)[NT], const __m256i (&mins)[NT], float dw, float dminw,
+                                     const float (&dx)[NT], __m256 acc) {
+  __m256i s[4], m[4];
+  float d[4];
+  for (int t = 0; t < 4; ++t) {
+    s[t] = t < NT ? sums[t] : _mm256_setzero_si256();
+    m[t] = t < NT ? mins[t] : _mm256_setzero_si256();
+    d[t] = t < NT ? dx[t] : 0.0f;
+  }
+  const __m256i s4 = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+  const __m256i m4 = _mm256_hadd_epi32(_mm256_hadd_epi32(m[0], m[1]), _mm256_hadd_epi32(m[2], m[3]));
+  const __m128i s_total = _mm_add_epi32(_mm256_castsi256_si128(s4), _mm256_extracti128_si256(s4, 1));
+  const __m128i m_total = _mm_add_epi32(_mm256_castsi256_si128(m4), _mm256_extracti128_si256(m4, 1));
+  const __m256 totals = _mm256_cvtepi32_ps(_mm256_set_m128i(m_total, s_total));
+  const __m128 x = _mm_setr_ps(d[0], d[1], d[2], d[3]);
+  const __m256 factors = _mm256_set_m128(_mm_mul_ps(_mm_set1_ps(dminw), x), _mm_mul_ps(_mm_set1_ps(dw), x));
+  return _mm256_fmadd_ps(totals, factors, acc);
+}
+
+inline void store_super_block_results(__m256 acc, int nt, float* out) {
+  alignas(32) float lane[8];
+  _mm256_store_ps(lane, acc);
+  for (int t = 0; t < nt; ++t) out[t] = lane[t] - lane[4 + t];
+}
+
+inline __m256i load_bsums(const BlockQ8_K& x) { return load(x.bsums); }
+
+// Q4_K by Q8_K (reference dot_q4_K): per super-block the exact integers sum(scale * q * x) and sum(min * bsum),
+// each fused-multiply-added by d_w * d_x and dmin_w * d_x; the result is acc - acc_min.
+template <int NT>
+void tile_q4_K(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out) {
+  const auto* w = reinterpret_cast<const BlockQ4_K*>(weight_row);
+  const BlockQ8_K* x[NT];
+  for (int t = 0; t < NT; ++t) x[t] = row_of<BlockQ8_K>(activations, row_bytes, t);
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i low_mask = _mm256_set1_epi8(15);
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    const BlockQ4_K& wb = w[b];
+    const ScalesMins factors = unpack_scales_mins_bytes(wb.scales);
+    const __m256i group_mins = pair_factors(factors.min);
+    __m256i sums[NT], mins[NT];
+    float dx[NT];
+    for (int t = 0; t < NT; ++t) sums[t] = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {  // 64 elements: low nibbles are group 2j, high nibbles group 2j + 1
+      const __m256i packed = load(wb.qs + 32 * j);
+      const __m256i low = _mm256_and_si256(packed, low_mask);
+      const __m256i high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
+      const __m256i scale_low = _mm256_set1_epi16(factors.scale[2 * j]);
+      const __m256i scale_high = _mm256_set1_epi16(factors.scale[2 * j + 1]);
+      for (int t = 0; t < NT; ++t) {
+        const int8_t* xq = x[t][b].qs + 64 * j;
+        sums[t] = add_scaled_dot(add_scaled_dot(sums[t], low, load(xq), scale_low), high, load(xq + 32), scale_high);
+      }
+    }
+    for (int t = 0; t < NT; ++t) {
+      mins[t] = _mm256_madd_epi16(load_bsums(x[t][b]), group_mins);
+      dx[t] = x[t][b].d;
+    }
+    acc = accumulate_super_block<NT>(sums, mins, half_to_float(wb.d), half_to_float(wb.dmin), dx, acc);
+  }
+  store_super_block_results(acc, NT, out);
+}
+
+// Q5_K by Q8_K (reference dot_q5_K_q8_K): eight lanes per super-block, group c's scale over chunk c, fma by
+// d_x * d_w; the mins in a separate float chain added after the fold.
+template <int NT>
+void tile_q5_K(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out) {
+  const auto* w = reinterpret_cast<const BlockQ5_K*>(weight_row);
+  const BlockQ8_K* x[NT];
+  __m256 acc[NT];
+  float mins_sum[NT];
+  for (int t = 0; t < NT; ++t) {
+    x[t] = row_of<BlockQ8_K>(activations, row_bytes, t);
+    acc[t] = _mm256_setzero_ps();
+    mins_sum[t] = 0.0f;
+  }
+  const __m256i low_mask = _mm256_set1_epi8(15);
+  const __m256i bit4 = _mm256_set1_epi8(16);
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    const BlockQ5_K& wb = w[b];
+    const ScalesMins factors = unpack_scales_mins_bytes(wb.scales);
+    const __m256i mins = pair_factors(factors.min);
+    const __m256i high_bits = load(wb.qh);
+    __m256i sums[NT];
+    for (int t = 0; t < NT; ++t) sums[t] = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {  // chunks 2j (low nibbles, qh bit 2j) and 2j + 1 (high nibbles, bit 2j + 1)
+      const __m256i packed = load(wb.qs + 32 * j);
+      const __m256i low = _mm256_or_si256(
+          _mm256_and_si256(packed, low_mask),
+          _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(high_bits, 2 * j), 4), bit4));
+      const __m256i high = _mm256_or_si256(
+          _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask),
+          _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(high_bits, 2 * j + 1), 4), bit4));
+      const __m256i scale_low = _mm256_set1_epi16(factors.scale[2 * j]);
+      const __m256i scale_high = _mm256_set1_epi16(factors.scale[2 * j + 1]);
+      for (int t = 0; t < NT; ++t) {
+        const int8_t* xq = x[t][b].qs + 64 * j;
+        sums[t] = add_scaled_dot(add_scaled_dot(sums[t], low, load(xq), scale_low), high, load(xq + 32), scale_high);
+      }
+    }
+    const float dw = half_to_float(wb.d);
+    const float dminw = half_to_float(wb.dmin);
+    for (int t = 0; t < NT; ++t) {
+      const BlockQ8_K& xb = x[t][b];
+      const int32_t min_dot = sum_lanes(_mm256_madd_epi16(load_bsums(xb), mins));
+      mins_sum[t] = std::fma(-xb.d * dminw, static_cast<float>(min_dot), mins_sum[t]);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(xb.d * dw), _mm256_cvtepi32_ps(sums[t]), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = fold_lanes(acc[t]) + mins_sum[t];
+}
+
+// Q6_K by Q8_K (reference dot_q6_K_q8_K): q in 0..63 with int8 scales per 16 in eight lanes, the -32 offset
+// taken off per lane as 32 * madd(bsums, scales), fma by d_x * d_w, folded at the end.
+template <int NT>
+void tile_q6_K(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out) {
+  const auto* w = reinterpret_cast<const BlockQ6_K*>(weight_row);
+  const BlockQ8_K* x[NT];
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) x[t] = row_of<BlockQ8_K>(activations, row_bytes, t), acc[t] = _mm256_setzero_ps();
+  const __m256i low_mask = _mm256_set1_epi8(15);
+  const __m256i two_bits = _mm256_set1_epi8(3);
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    const BlockQ6_K& wb = w[b];
+    const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb.scales)));
+    __m256i sums[NT];
+    for (int t = 0; t < NT; ++t) sums[t] = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = load(wb.ql + 64 * h);
+      const __m256i ql1 = load(wb.ql + 64 * h + 32);
+      const __m256i qh = load(wb.qh + 32 * h);
+      const int8_t* scale = wb.scales + 8 * h;
+      for (int k = 0; k < 4; ++k) {
+        const __m256i ql = k & 1 ? ql1 : ql0;
+        const __m256i low = k < 2 ? _mm256_and_si256(ql, low_mask)
+                                  : _mm256_and_si256(_mm256_srli_epi16(ql, 4), low_mask);
+        const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), two_bits);
+        const __m256i q = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
+        const __m256i scales = two_scales(scale[2 * k], scale[2 * k + 1]);
+        for (int t = 0; t < NT; ++t) {
+          sums[t] = add_scaled_dot(sums[t], q, load(x[t][b].qs + 128 * h + 32 * k), scales);
+        }
+      }
+    }
+    const float dw = half_to_float(wb.d);
+    for (int t = 0; t < NT; ++t) {
+      const BlockQ8_K& xb = x[t][b];
+      const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load_bsums(xb), scales16), 5);
+      const __m256i lanes = _mm256_sub_epi32(sums[t], offset);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(xb.d * dw), _mm256_cvtepi32_ps(lanes), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = fold_lanes(acc[t]);
+}
+
+// Q3_K's 16 signed 6-bit scales (as the reference unpacks them).
+inline void unpack_q3_scales(const uint8_t (&packed)[tensor::kKScaleBytes], int (&scale)[16]) {
+  for (int j = 0; j < 16; ++j) {
+    const int low = j < 8 ? packed[j] & 15 : packed[j - 8] >> 4;
+    const int high = (packed[8 + j % 4] >> (2 * (j / 4))) & 3;
+    scale[j] = (low | (high << 4)) - 32;
+  }
+}
+
+// Q3_K by Q8_K (reference dot_q3_K_q8_K): (q - 4) * x as q * x - 4 * x in int16 (both exact), signed scales per
+// 16 in eight lanes, fma by d_x * d_w, folded at the end.
+template <int NT>
+void tile_q3_K(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out) {
+  const auto* w = reinterpret_cast<const BlockQ3_K*>(weight_row);
+  const BlockQ8_K* x[NT];
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) x[t] = row_of<BlockQ8_K>(activations, row_bytes, t), acc[t] = _mm256_setzero_ps();
+  const __m256i two_bits = _mm256_set1_epi8(3);
+  const __m256i bit2 = _mm256_set1_epi8(4);
+  const __m256i fours = _mm256_set1_epi8(4);
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    const BlockQ3_K& wb = w[b];
+    int scale[16];
+    unpack_q3_scales(wb.scales, scale);
+    const __m256i hmask = load(wb.hmask);
+    __m256i sums[NT];
+    for (int t = 0; t < NT; ++t) sums[t] = _mm256_setzero_si256();
+    for (int c = 0; c < 8; ++c) {
+      const __m256i packed = load(wb.qs + 32 * (c / 4));
+      const __m256i low = _mm256_and_si256(_mm256_srli_epi16(packed, 2 * (c % 4)), two_bits);
+      const __m256i high = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hmask, c), 2), bit2);
+      const __m256i q = _mm256_or_si256(low, high);
+      const __m256i scales = two_scales(scale[2 * c], scale[2 * c + 1]);
+      for (int t = 0; t < NT; ++t) {
+        const __m256i xq = load(x[t][b].qs + 32 * c);
+        const __m256i centered = _mm256_sub_epi16(_mm256_maddubs_epi16(q, xq), _mm256_maddubs_epi16(fours, xq));
+        sums[t] = _mm256_add_epi32(sums[t], _mm256_madd_epi16(centered, scales));
+      }
+    }
+    const float dw = half_to_float(wb.d);
+    for (int t = 0; t < NT; ++t) {
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(x[t][b].d * dw), _mm256_cvtepi32_ps(sums[t]), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = fold_lanes(acc[t]);
+}
+
+// Q2_K by Q8_K (reference dot_q2_K): per super-block the exact integers sum(scale * q * x) and sum(min * bsum),
+// fma by d_w * d_x and dmin_w * d_x; the result is acc - acc_min.
+template <int NT>
+void tile_q2_K(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out) {
+  const auto* w = reinterpret_cast<const BlockQ2_K*>(weight_row);
+  const BlockQ8_K* x[NT];
+  for (int t = 0; t < NT; ++t) x[t] = row_of<BlockQ8_K>(activations, row_bytes, t);
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i two_bits = _mm256_set1_epi8(3);
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    const BlockQ2_K& wb = w[b];
+    const __m128i packed_scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb.scales));
+    const __m256i group_mins =
+        _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed_scales, 4), _mm_set1_epi8(15)));
+    __m256i sums[NT], mins[NT];
+    float dx[NT];
+    for (int t = 0; t < NT; ++t) sums[t] = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i packed = load(wb.qs + 32 * h);
+      for (int p = 0; p < 4; ++p) {  // bit pair p: groups 8h + 2p (bytes 0..15) and 8h + 2p + 1 (bytes 16..31)
+        const __m256i q = _mm256_and_si256(_mm256_srli_epi16(packed, 2 * p), two_bits);
+        const int g = 8 * h + 2 * p;
+        const __m256i scales = two_scales(wb.scales[g] & 15, wb.scales[g + 1] & 15);
+        for (int t = 0; t < NT; ++t) sums[t] = add_scaled_dot(sums[t], q, load(x[t][b].qs + 128 * h + 32 * p), scales);
+      }
+    }
+    for (int t = 0; t < NT; ++t) {
+      mins[t] = _mm256_madd_epi16(load_bsums(x[t][b]), group_mins);
+      dx[t] = x[t][b].d;
+    }
+    acc = accumulate_super_block<NT>(sums, mins, half_to_float(wb.d), half_to_float(wb.dmin), dx, acc);
+  }
+  store_super_block_results(acc, NT, out);
+}
+
+// One entry point per type: the token count picks the instantiation, so every count runs the same operations.
+template <template <int> class Kernel>
+void dispatch_tokens(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int n_tokens,
+                     int64_t n, float* out) {
+  static_assert(kMaxTileTokens == 4);
+  switch (n_tokens) {
+    case 1: Kernel<1>::run(weight_row, activations, row_bytes, n, out); break;
+    case 2: Kernel<2>::run(weight_row, activations, row_bytes, n, out); break;
+    case 3: Kernel<3>::run(weight_row, activations, row_bytes, n, out); break;
+    default: Kernel<4>::run(weight_row, activations, row_bytes, n, out); break;
+  }
+}
+
+#define HEARTH_TILE_ENTRY(fn)                                                                                  \
+  template <int NT>                                                                                           \
+  struct fn##_kernel {                                                                                        \
+    static void run(const std::byte* w, const std::byte* x, uint64_t rb, int64_t n, float* out) {             \
+      fn<NT>(w, x, rb, n, out);                                                                               \
+    }                                                                                                         \
+  };                                                                                                          \
+  void fn##_entry(const std::byte* w, const std::byte* x, uint64_t rb, int nt, int64_t n, float* out) {       \
+    dispatch_tokens<fn##_kernel>(w, x, rb, nt, n, out);                                                       \
+  }
+
+HEARTH_TILE_ENTRY(tile_q8_0)
+HEARTH_TILE_ENTRY(tile_q4_0)
+HEARTH_TILE_ENTRY(tile_iq4_nl)
+HEARTH_TILE_ENTRY(tile_q4_K)
+HEARTH_TILE_ENTRY(tile_q5_K)
+HEARTH_TILE_ENTRY(tile_q6_K)
+HEARTH_TILE_ENTRY(tile_q3_K)
+HEARTH_TILE_ENTRY(tile_q2_K)
+#undef HEARTH_TILE_ENTRY
+
+inline QuantTile x86_quant_tile(TensorType weight_type) {
+  switch (weight_type) {
+    case TensorType::Q8_0: return tile_q8_0_entry;
+    case TensorType::Q4_0: return tile_q4_0_entry;
+    case TensorType::IQ4_NL: return tile_iq4_nl_entry;
+    case TensorType::Q4_K: return tile_q4_K_entry;
+    case TensorType::Q5_K: return tile_q5_K_entry;
+    case TensorType::Q6_K: return tile_q6_K_entry;
+    case TensorType::Q3_K: return tile_q3_K_entry;
+    case TensorType::Q2_K: return tile_q2_K_entry;
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+}  // namespace hearth::kernels::cpu
