@@ -113,11 +113,13 @@ class CpuBackend final : public Backend {
       input = rounded;
     }
     const int64_t tile_floats = cpu::matmul_tile_floats(limits_.max_weight_cols);
-    const int64_t n_tiles = (w.rows + cpu::kMatmulTileRows - 1) / cpu::kMatmulTileRows;
-    pool_.parallel_for(n_tiles, [&](int64_t tile, int thread) {
-      const int64_t begin = tile * cpu::kMatmulTileRows;
+    const int64_t n_panels = (w.rows + cpu::kMatmulTileRows - 1) / cpu::kMatmulTileRows;
+    const cpu::FloatTile float_tile = cpu::float_tile(w.type, isa_);
+    pool_.parallel_for(n_panels, [&](int64_t panel, int thread) {
+      const int64_t begin = panel * cpu::kMatmulTileRows;
       const int64_t end = std::min(begin + cpu::kMatmulTileRows, w.rows);
-      cpu::matmul_rows(quant, input, x.rows, y.data, y.cols, begin, end, tiles_.floats() + thread * tile_floats);
+      cpu::matmul_rows(quant, float_tile, input, x.rows, y.data, y.cols, begin, end,
+                       tiles_.floats() + thread * tile_floats);
     });
   }
 

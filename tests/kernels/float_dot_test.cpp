@@ -1,4 +1,5 @@
-// The float-weight dot products (F32, F16, BF16) in llama.cpp's two summation orders.
+// The float-weight dot products (F32, F16, BF16): the scalar reference in llama.cpp's vec_dot order and the vector
+// tiles of each instruction set this CPU runs.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,6 +16,7 @@
 #include "kernels/cpu/activations.h"
 #include "kernels/cpu/float_dot.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/quant_tiles.h"
 #include "kernels/random_data.h"
 #include "tensor/quant.h"
 
@@ -30,7 +32,7 @@ std::vector<float> representable(TensorType type, size_t n, uint32_t seed) {
   return values;
 }
 
-TEST(FloatDot, BothOrdersAreCloseToTheExactSum) {
+TEST(FloatDot, EveryKernelIsCloseToTheExactSum) {
   for (const TensorType type : {TensorType::F32, TensorType::F16, TensorType::BF16}) {
     for (const int64_t n : {32, 64, 96, 128, 200, 4096}) {
       const auto w = representable(type, n, 1 + n);
@@ -42,25 +44,19 @@ TEST(FloatDot, BothOrdersAreCloseToTheExactSum) {
       }
       const double bound = 1e-6 * magnitude;
       EXPECT_NEAR(float_dot_vec(type, w.data(), x.data(), n), exact, bound) << type_name(type) << " n " << n;
-      if (n % 32 == 0) {
-        EXPECT_NEAR(float_dot_gemm(type, w.data(), x.data(), n), exact, bound) << type_name(type) << " n " << n;
+      std::vector<std::byte> stored(*row_bytes(type, n));
+      tensor::quantize_row(type, w.data(), stored.data(), n);
+      for (Isa isa : {Isa::avx512, Isa::avx2}) {
+        if (!isa_supported(isa)) continue;
+        float got = NAN;
+        float_tile(type, isa)(stored.data(), x.data(), n, 1, n, &got);
+        EXPECT_NEAR(got, exact, bound) << type_name(type) << " " << isa_name(isa) << " n " << n;
       }
     }
   }
 }
 
-TEST(FloatDot, TinyBlasTakesTwoOrMoreTokensOfWholeSteps) {
-  EXPECT_TRUE(float_gemm_applies(TensorType::F32, 64, 48, 2));
-  EXPECT_FALSE(float_gemm_applies(TensorType::F32, 64, 48, 1));   // one token: vec_dot
-  EXPECT_FALSE(float_gemm_applies(TensorType::F32, 62, 48, 8));   // rows not a multiple of 4
-  EXPECT_FALSE(float_gemm_applies(TensorType::F16, 64, 40, 8));   // not whole steps of 16
-  EXPECT_TRUE(float_gemm_applies(TensorType::F16, 64, 32, 8));
-  EXPECT_FALSE(float_gemm_applies(TensorType::BF16, 64, 48, 8));  // the bf16 dot instruction takes steps of 32
-  EXPECT_TRUE(float_gemm_applies(TensorType::BF16, 64, 64, 8));
-  EXPECT_FALSE(float_gemm_applies(TensorType::Q8_0, 64, 64, 8));
-}
-
-TEST(FloatDot, MatmulUsesTheOrderOfItsTokenCount) {
+TEST(FloatDot, MatmulGivesEveryTokenTheBitsItGetsAlone) {
   const int64_t rows = 8, cols = 128;
   for (const TensorType type : {TensorType::F32, TensorType::F16, TensorType::BF16}) {
     const auto values = random_floats(rows * cols, 5);
@@ -71,15 +67,23 @@ TEST(FloatDot, MatmulUsesTheOrderOfItsTokenCount) {
       tensor::dequantize_row(type, bytes.data() + r * *row_bytes(type, cols), widened.data() + r * cols, cols);
     }
     const QuantMatrix w{type, bytes.data(), *row_bytes(type, cols), rows, cols};
-    const auto x = representable(type, 2 * cols, 6);
-    std::vector<float> tile(matmul_tile_floats(cols)), pair(2 * rows), single(rows);
-    matmul_rows(w, x.data(), 2, pair.data(), rows, 0, rows, tile.data());
-    matmul_rows(w, x.data(), 1, single.data(), rows, 0, rows, tile.data());
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t t = 0; t < 2; ++t) {
-        EXPECT_EQ(pair[t * rows + r], float_dot_gemm(type, widened.data() + r * cols, x.data() + t * cols, cols));
+    std::vector<FloatTile> kernels{nullptr};  // the scalar reference path first
+    for (Isa isa : {Isa::avx512, Isa::avx2}) {
+      if (isa_supported(isa)) kernels.push_back(float_tile(type, isa));
+    }
+    for (FloatTile kernel : kernels) {
+      std::vector<float> scratch(matmul_tile_floats(cols)), batch(5 * rows), single(rows);
+      const auto x = representable(type, 5 * cols, 6);
+      matmul_rows(w, kernel, x.data(), 5, batch.data(), rows, 0, rows, scratch.data());
+      for (int64_t t = 0; t < 5; ++t) {
+        matmul_rows(w, kernel, x.data() + t * cols, 1, single.data(), rows, 0, rows, scratch.data());
+        for (int64_t r = 0; r < rows; ++r) {
+          EXPECT_EQ(batch[t * rows + r], single[r]) << type_name(type) << " token " << t << " row " << r;
+          if (kernel == nullptr) {
+            EXPECT_EQ(single[r], float_dot_vec(type, widened.data() + r * cols, x.data() + t * cols, cols));
+          }
+        }
       }
-      EXPECT_EQ(single[r], float_dot_vec(type, widened.data() + r * cols, x.data(), cols));
     }
   }
 }

@@ -17,6 +17,7 @@
 #include "kernels/cpu/dequant.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/quant_tiles.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/thread_pool.h"
@@ -61,7 +62,7 @@ TEST_P(MatmulTest, MatchesReferenceAndIsIndependentOfBatching) {
   std::vector<float> tile(matmul_tile_floats(cols));
 
   std::vector<float> y(n_tokens * rows, NAN);
-  matmul_rows(w.view(), x.data(), n_tokens, y.data(), rows, 0, rows, tile.data());
+  matmul_rows(w.view(), float_tile(w.type, cpu_isa()), x.data(), n_tokens, y.data(), rows, 0, rows, tile.data());
   for (int64_t t = 0; t < n_tokens; ++t) {
     for (int64_t r = 0; r < rows; ++r) {
       double expected = 0, magnitude = 0;
@@ -77,8 +78,8 @@ TEST_P(MatmulTest, MatchesReferenceAndIsIndependentOfBatching) {
   // weights in vec_dot's order for any number of tokens at this shape).
   for (int64_t t = 0; t < n_tokens; ++t) {
     std::vector<float> single(rows, NAN);
-    matmul_rows(w.view(), x.data() + t * cols, 1, single.data(), rows, 0, 21, tile.data());
-    matmul_rows(w.view(), x.data() + t * cols, 1, single.data(), rows, 21, rows, tile.data());
+    matmul_rows(w.view(), float_tile(w.type, cpu_isa()), x.data() + t * cols, 1, single.data(), rows, 0, 21, tile.data());
+    matmul_rows(w.view(), float_tile(w.type, cpu_isa()), x.data() + t * cols, 1, single.data(), rows, 21, rows, tile.data());
     for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(single[r], y[t * rows + r]) << "t " << t << " r " << r;
   }
 }
@@ -94,7 +95,7 @@ TEST(Matmul, OddWidthF32Rows) {
   const TestWeight w(TensorType::F32, 6, 13, 3);
   const auto x = random_floats(2 * 13, 4);
   std::vector<float> tile(matmul_tile_floats(13)), y(2 * 6);
-  matmul_rows(w.view(), x.data(), 2, y.data(), 6, 0, 6, tile.data());
+  matmul_rows(w.view(), float_tile(w.type, cpu_isa()), x.data(), 2, y.data(), 6, 0, 6, tile.data());
   for (int64_t t = 0; t < 2; ++t) {
     for (int64_t r = 0; r < 6; ++r) {
       double expected = 0;

@@ -9,9 +9,6 @@
 namespace hearth::kernels::cpu {
 namespace {
 
-// Elements one step of tinyBLAS consumes per lane register: 16 floats, or 32 bf16 values for the dot instruction.
-int64_t gemm_step(TensorType type) { return type == TensorType::BF16 ? 2 * kWideLanes : kWideLanes; }
-
 // vec_dot's main loop covers whole steps of 64 elements.
 constexpr int64_t kVecStep = 4 * kWideLanes;
 
@@ -24,22 +21,6 @@ void bf16_step(float (&lane)[kWideLanes], const float* w, const float* x) {
   for (int l = 0; l < kWideLanes; ++l) {
     lane[l] = bf16_pair_dot(lane[l], w[2 * l], x[2 * l], w[2 * l + 1], x[2 * l + 1]);
   }
-}
-
-HEARTH_FMA_CLONES
-float gemm_dot_lanes(const float* w, const float* x, int64_t n) {
-  float lane[kWideLanes] = {};
-  for (int64_t i = 0; i < n; i += kWideLanes) {
-    for (int l = 0; l < kWideLanes; ++l) lane[l] = std::fma(w[i + l], x[i + l], lane[l]);
-  }
-  return sum_wide_lanes(lane);
-}
-
-HEARTH_FMA_CLONES
-float gemm_dot_bf16(const float* w, const float* x, int64_t n) {
-  float lane[kWideLanes] = {};
-  for (int64_t i = 0; i < n; i += 2 * kWideLanes) bf16_step(lane, w + i, x + i);
-  return sum_wide_lanes(lane);
 }
 
 // The four accumulators of vec_dot's main loop, folded (0 + 2, 1 + 3, then 0 + 1) and summed.
@@ -97,16 +78,6 @@ float bf16_pair_dot(float acc, float a0, float b0, float a1, float b1) {
   acc = flush_subnormal(acc);
   acc = flush_subnormal(std::fma(flush_subnormal(a1), flush_subnormal(b1), acc));
   return flush_subnormal(std::fma(flush_subnormal(a0), flush_subnormal(b0), acc));
-}
-
-bool float_gemm_applies(TensorType weight_type, int64_t rows, int64_t cols, int64_t n_tokens) {
-  const bool float_type =
-      weight_type == TensorType::F32 || weight_type == TensorType::F16 || weight_type == TensorType::BF16;
-  return float_type && n_tokens >= 2 && rows % 4 == 0 && cols % gemm_step(weight_type) == 0;
-}
-
-float float_dot_gemm(TensorType weight_type, const float* w, const float* x, int64_t n) {
-  return weight_type == TensorType::BF16 ? gemm_dot_bf16(w, x, n) : gemm_dot_lanes(w, x, n);
 }
 
 float float_dot_vec(TensorType weight_type, const float* w, const float* x, int64_t n) {

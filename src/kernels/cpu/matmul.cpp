@@ -8,20 +8,28 @@
 
 namespace hearth::kernels::cpu {
 
-void matmul_rows(const QuantMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
-                 int64_t row_end, float* tile) {
-  // llama.cpp picks its summation order per matrix product, from the shape and the number of tokens.
-  const bool gemm = float_gemm_applies(w.type, w.rows, w.cols, n_tokens);
+void matmul_rows(const QuantMatrix& w, FloatTile float_tile, const float* x, int64_t n_tokens, float* y,
+                 int64_t y_stride, int64_t row_begin, int64_t row_end, float* scratch) {
+  if (float_tile != nullptr) {
+    // As matmul_quant_rows: token groups outside, the caller's few weight rows stay in L1.
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxTileTokens) {
+      const int group = static_cast<int>(std::min<int64_t>(kMaxTileTokens, n_tokens - t0));
+      for (int64_t r = row_begin; r < row_end; ++r) {
+        float out[kMaxTileTokens];
+        float_tile(w.row(r), x + t0 * w.cols, w.cols, group, w.cols, out);
+        for (int t = 0; t < group; ++t) y[(t0 + t) * y_stride + r] = out[t];
+      }
+    }
+    return;
+  }
   for (int64_t r0 = row_begin; r0 < row_end; r0 += kMatmulTileRows) {
     const int64_t tile_rows = std::min(kMatmulTileRows, row_end - r0);
     // Each weight row is dequantized once per call however many tokens use it.
-    for (int64_t r = 0; r < tile_rows; ++r) dequantize_row(w.type, w.row(r0 + r), tile + r * w.cols, w.cols);
+    for (int64_t r = 0; r < tile_rows; ++r) dequantize_row(w.type, w.row(r0 + r), scratch + r * w.cols, w.cols);
     for (int64_t t = 0; t < n_tokens; ++t) {
       const float* token = x + t * w.cols;
       for (int64_t r = 0; r < tile_rows; ++r) {
-        const float* row = tile + r * w.cols;
-        y[t * y_stride + r0 + r] =
-            gemm ? float_dot_gemm(w.type, row, token, w.cols) : float_dot_vec(w.type, row, token, w.cols);
+        y[t * y_stride + r0 + r] = float_dot_vec(w.type, scratch + r * w.cols, token, w.cols);
       }
     }
   }

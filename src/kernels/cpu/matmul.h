@@ -31,11 +31,12 @@ inline constexpr int64_t kMatmulTileRows = 16;
 // Floats of tile scratch matmul_rows needs for a weight with `cols` columns.
 inline int64_t matmul_tile_floats(int64_t cols) { return kMatmulTileRows * cols; }
 
-// y[t * y_stride + r] = dot(w row r, x[t * w.cols ...]) for r in [row_begin, row_end), t in [0, n_tokens), in
-// llama.cpp's summation order for a product of the whole weight by n_tokens tokens (float_dot.h).
-// `tile` holds matmul_tile_floats(w.cols) floats.
-void matmul_rows(const QuantMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
-                 int64_t row_end, float* tile);
+// y[t * y_stride + r] = dot(w row r, x[t * w.cols ...]) for r in [row_begin, row_end), t in [0, n_tokens): by
+// `float_tile` straight from the weight's storage where there is one (F32, F16, BF16 on a vector ISA), else with
+// each weight row dequantized into `scratch` (matmul_tile_floats(w.cols) floats) and float_dot_vec's order
+// (float_dot.h). Either way each output depends only on its weight row and its token.
+void matmul_rows(const QuantMatrix& w, FloatTile float_tile, const float* x, int64_t n_tokens, float* y,
+                 int64_t y_stride, int64_t row_begin, int64_t row_end, float* scratch);
 
 // The same product with the activations already quantized to blocks (activations.h), token t's row at
 // x + t * x_row_bytes: by `tile` (quant_tiles.h) where there is one, else by the reference `dot` (quant_dot.h), which

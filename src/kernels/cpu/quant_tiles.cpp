@@ -11,4 +11,13 @@ QuantTile quant_tile(TensorType weight_type, Isa isa) {
   return nullptr;
 }
 
+FloatTile float_tile(TensorType weight_type, Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return avx512_float_tile(weight_type);
+    case Isa::avx2: return avx2_float_tile(weight_type);
+    case Isa::scalar: return nullptr;
+  }
+  return nullptr;
+}
+
 }  // namespace hearth::kernels::cpu

@@ -28,4 +28,13 @@ QuantTile quant_tile(TensorType weight_type, Isa isa);
 QuantTile avx512_quant_tile(TensorType weight_type);  // x86_avx512.cpp
 QuantTile avx2_quant_tile(TensorType weight_type);    // x86_avx2.cpp
 
+// The float weights (F32, F16, BF16) by f32 activations already rounded through their partner format:
+// out[t] = dot(weight_row, activations + t * activation_stride). Exact products; the vector kernels sum in their
+// own order (float_tiles_x86.h), the same for every token of any tile.
+using FloatTile = void (*)(const std::byte* weight_row, const float* activations, int64_t activation_stride,
+                           int n_tokens, int64_t n, float* out);
+FloatTile float_tile(TensorType weight_type, Isa isa);  // nullptr: no vector kernel (scalar, or not a float type)
+FloatTile avx512_float_tile(TensorType weight_type);
+FloatTile avx2_float_tile(TensorType weight_type);
+
 }  // namespace hearth::kernels::cpu
