@@ -18,13 +18,16 @@ namespace hearth::kernels::cpu {
 namespace {
 
 constexpr TensorType kTiledTypes[] = {TensorType::Q8_0, TensorType::Q4_0, TensorType::IQ4_NL, TensorType::Q4_K,
-                                      TensorType::Q5_K, TensorType::Q6_K, TensorType::Q3_K, TensorType::Q2_K};
+                                      TensorType::Q5_K, TensorType::Q6_K, TensorType::Q3_K, TensorType::Q2_K,
+                                      TensorType::Q5_0, TensorType::Q4_1, TensorType::Q5_1, TensorType::IQ4_XS};
 
 // Byte offsets of a block's fp16 scale fields, which raw random bytes would fill with NaN or infinity.
 std::vector<size_t> half_fields(TensorType type) {
   switch (type) {
     case TensorType::Q4_K:
-    case TensorType::Q5_K: return {0, 2};
+    case TensorType::Q5_K:
+    case TensorType::Q4_1:
+    case TensorType::Q5_1: return {0, 2};
     case TensorType::Q6_K: return {208};
     case TensorType::Q3_K: return {108};
     case TensorType::Q2_K: return {80, 82};

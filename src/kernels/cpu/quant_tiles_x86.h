@@ -29,6 +29,11 @@ namespace hearth::kernels::cpu {
 namespace {
 
 using tensor::BlockIQ4_NL;
+using tensor::BlockIQ4_XS;
+using tensor::BlockQ4_1;
+using tensor::BlockQ5_0;
+using tensor::BlockQ5_1;
+using tensor::BlockQ8_1;
 using tensor::BlockQ2_K;
 using tensor::BlockQ3_K;
 using tensor::BlockQ4_0;
@@ -411,6 +416,116 @@ void tile_q2_K(const std::byte* weight_row, const std::byte* activations, uint64
   store_super_block_results(acc, NT, out);
 }
 
+// The 32 nibble codes of a Q4_0-layout block (element j in the low nibble of qs[j], j + 16 in the high one), one
+// per byte.
+inline __m256i nibble_codes(const uint8_t* qs) {
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i low_mask = _mm_set1_epi8(15);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), low_mask), _mm_and_si128(packed, low_mask));
+}
+
+// Bit j of the 32-bit qh as 16 (bit 4) in byte j.
+inline __m256i high_bit_bytes(const uint8_t (&qh)[4]) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, sizeof(bits));
+  // Byte j takes the qh byte j / 8, then tests bit j % 8 of it.
+  const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int32_t>(bits)),
+                                             _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202,
+                                                                0x0303030303030303));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(16));
+}
+
+// Q5_0 by Q8_0 (reference dot_q5_0_q8_0): values (q | h << 4) - 16, then as Q8_0.
+template <int NT>
+void tile_q5_0(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out) {
+  const auto* w = reinterpret_cast<const BlockQ5_0*>(weight_row);
+  const BlockQ8_0* x[NT];
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) x[t] = row_of<BlockQ8_0>(activations, row_bytes, t), acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    const __m256i qw = _mm256_sub_epi8(_mm256_or_si256(nibble_codes(w[b].qs), high_bit_bytes(w[b].qh)),
+                                       _mm256_set1_epi8(16));
+    const __m256i magnitude = _mm256_sign_epi8(qw, qw);
+    const float dw = half_to_float(w[b].d);
+    for (int t = 0; t < NT; ++t) {
+      const __m256i lanes = dot_quads(magnitude, _mm256_sign_epi8(load(x[t][b].qs), qw));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * half_to_float(x[t][b].d)), _mm256_cvtepi32_ps(lanes), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = fold_lanes(acc[t]);
+}
+
+// Q4_1 and Q5_1 by Q8_1 (reference dot_offset_q8_1): unsigned q by x in eight lanes, fma by d_w * d_x; the offsets
+// m_w * s_x in their own chain, added after the fold.
+template <typename Block, bool kHighBits, int NT>
+void tile_offset(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n,
+                 float* out) {
+  const auto* w = reinterpret_cast<const Block*>(weight_row);
+  const BlockQ8_1* x[NT];
+  __m256 acc[NT];
+  float offsets[NT];
+  for (int t = 0; t < NT; ++t) {
+    x[t] = row_of<BlockQ8_1>(activations, row_bytes, t);
+    acc[t] = _mm256_setzero_ps();
+    offsets[t] = 0.0f;
+  }
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    __m256i q = nibble_codes(w[b].qs);
+    if constexpr (kHighBits) q = _mm256_or_si256(q, high_bit_bytes(w[b].qh));
+    const float dw = half_to_float(w[b].d);
+    const float mw = half_to_float(w[b].m);
+    for (int t = 0; t < NT; ++t) {
+      offsets[t] = std::fma(mw, half_to_float(x[t][b].s), offsets[t]);
+      const __m256i lanes = dot_quads(q, load(x[t][b].qs));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * half_to_float(x[t][b].d)), _mm256_cvtepi32_ps(lanes), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = fold_lanes(acc[t]) + offsets[t];
+}
+
+template <int NT>
+void tile_q4_1(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out) {
+  tile_offset<BlockQ4_1, false, NT>(weight_row, activations, row_bytes, n, out);
+}
+
+template <int NT>
+void tile_q5_1(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out) {
+  tile_offset<BlockQ5_1, true, NT>(weight_row, activations, row_bytes, n, out);
+}
+
+// IQ4_XS by Q8_K (reference dot_iq4_xs_q8_K): per super-block, lane l sums scale_g * w * x over bytes 4l..4l+3 of
+// each 32-element group g in integers; one fma per lane by d_w * d_x; folded at the end.
+template <int NT>
+void tile_iq4_xs(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n,
+                 float* out) {
+  const auto* w = reinterpret_cast<const BlockIQ4_XS*>(weight_row);
+  const BlockQ8_K* x[NT];
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) x[t] = row_of<BlockQ8_K>(activations, row_bytes, t), acc[t] = _mm256_setzero_ps();
+  const __m256i table = nibble_table(tensor::kIQ4Values);
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    const BlockIQ4_XS& wb = w[b];
+    __m256i sums[NT];
+    for (int t = 0; t < NT; ++t) sums[t] = _mm256_setzero_si256();
+    for (int g = 0; g < kQK_K / kQK; ++g) {
+      const int low = (wb.scales_l[g / 2] >> (4 * (g % 2))) & 0x0F;
+      const int high = (wb.scales_h >> (2 * g)) & 3;
+      const __m256i scale = _mm256_set1_epi16(static_cast<int16_t>((low | (high << 4)) - 32));
+      const __m256i qw = _mm256_shuffle_epi8(table, nibble_codes(wb.qs + 16 * g));
+      const __m256i magnitude = _mm256_sign_epi8(qw, qw);
+      for (int t = 0; t < NT; ++t) {
+        sums[t] = add_scaled_dot(sums[t], magnitude, _mm256_sign_epi8(load(x[t][b].qs + kQK * g), qw), scale);
+      }
+    }
+    const float dw = half_to_float(wb.d);
+    for (int t = 0; t < NT; ++t) {
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[t][b].d), _mm256_cvtepi32_ps(sums[t]), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = fold_lanes(acc[t]);
+}
+
 // One entry point per type: the token count picks the instantiation, so every count runs the same operations.
 template <template <int> class Kernel>
 void dispatch_tokens(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int n_tokens,
@@ -443,6 +558,10 @@ HEARTH_TILE_ENTRY(tile_q5_K)
 HEARTH_TILE_ENTRY(tile_q6_K)
 HEARTH_TILE_ENTRY(tile_q3_K)
 HEARTH_TILE_ENTRY(tile_q2_K)
+HEARTH_TILE_ENTRY(tile_q5_0)
+HEARTH_TILE_ENTRY(tile_q4_1)
+HEARTH_TILE_ENTRY(tile_q5_1)
+HEARTH_TILE_ENTRY(tile_iq4_xs)
 #undef HEARTH_TILE_ENTRY
 
 inline QuantTile x86_quant_tile(TensorType weight_type) {
@@ -455,6 +574,10 @@ inline QuantTile x86_quant_tile(TensorType weight_type) {
     case TensorType::Q6_K: return tile_q6_K_entry;
     case TensorType::Q3_K: return tile_q3_K_entry;
     case TensorType::Q2_K: return tile_q2_K_entry;
+    case TensorType::Q5_0: return tile_q5_0_entry;
+    case TensorType::Q4_1: return tile_q4_1_entry;
+    case TensorType::Q5_1: return tile_q5_1_entry;
+    case TensorType::IQ4_XS: return tile_iq4_xs_entry;
     default: return nullptr;
   }
 }
