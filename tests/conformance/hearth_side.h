@@ -1,7 +1,8 @@
 // The Hearth side of the conformance suite: the same questions evaluate.mjs asks llama.cpp, asked of Hearth.
 // Every prompt runs alone in a fresh context, as the peer's do: how llama.cpp cuts a batch of several sequences
-// decides which of its quantized kernels (single-token or grouped) each token goes through, so single sequences
-// compare like with like. Hearth's multi-sequence batching is checked against single runs in runtime/context_test.
+// decides which of its kernels (single-token or grouped) each token goes through, so single sequences compare like
+// with like. Hearth's results do not depend on the batch (runtime/context_test checks multi-sequence batches
+// against single runs).
 #pragma once
 
 #include <cstdint>
