@@ -32,7 +32,8 @@ cpu::QuantMatrix as_quant(const Weight& w) { return {w.type, w.data, w.row_bytes
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int n_threads) : pool_(n_threads), isa_(cpu::cpu_isa()) {}
+  explicit CpuBackend(int n_threads)
+      : pool_(n_threads), isa_(cpu::cpu_isa()), swiglu_(cpu::swiglu_kernel(isa_)) {}
 
   std::string_view name() const override { return "cpu"; }
 
@@ -79,20 +80,20 @@ class CpuBackend final : public Backend {
     const TensorType format = cpu::activation_format(w.type);
     if (format != TensorType::F32) require(x.rows <= limits_.max_tokens, "matmul over more tokens than the reserved workspace");
     if (const cpu::QuantDot dot = cpu::quant_dot_kernel(w.type)) {
-      // 8-bit rounding would turn a NaN or infinity into finite noise (its block's maximum ignores NaN), so the
-      // products of broken weights would read as plausible logits: refuse them here.
-      const float* begin = x.data;
-      const float* end = begin + x.rows * x.cols;
-      if (const float* bad = std::find_if(begin, end, [](float v) { return !std::isfinite(v); }); bad != end) {
-        throw NonFiniteValueError(fmt::format(
-            "the model computed a non-finite value ({}) before a {} product: its weights hold NaN or infinite values "
-            "(hearth info FILE --check-tensors finds them)", *bad, type_name(w.type)));
-      }
       const uint64_t row_bytes = cpu::activation_row_bytes(format, x.cols);
       auto* blocks = reinterpret_cast<std::byte*>(rounded_.floats());
       for_row_ranges(x.rows, [&](int64_t begin, int64_t end) {
         for (int64_t t = begin; t < end; ++t) {
-          cpu::quantize_activations(format, x.row(t), blocks + static_cast<uint64_t>(t) * row_bytes, x.cols);
+          // 8-bit rounding would turn a NaN or infinity into finite noise (its block's maximum ignores NaN), so
+          // the products of broken weights would read as plausible logits: refuse them here.
+          const float* row = x.row(t);
+          if (const float* bad = std::find_if(row, row + x.cols, [](float v) { return !std::isfinite(v); });
+              bad != row + x.cols) {
+            throw NonFiniteValueError(fmt::format(
+                "the model computed a non-finite value ({}) before a {} product: its weights hold NaN or infinite "
+                "values (hearth info FILE --check-tensors finds them)", *bad, type_name(w.type)));
+          }
+          cpu::quantize_activations(format, row, blocks + static_cast<uint64_t>(t) * row_bytes, x.cols);
         }
       });
       const cpu::QuantTile tile = cpu::quant_tile(w.type, isa_);
@@ -145,7 +146,7 @@ class CpuBackend final : public Backend {
   void swiglu(const Matrix& gate, const Matrix& up, Matrix out) override {
     for_row_ranges(gate.rows, [&](int64_t begin, int64_t end) {
       // Row by row: which values take the vector-chunk exp depends on the position within a row.
-      for (int64_t r = begin; r < end; ++r) cpu::swiglu(gate.row(r), up.row(r), out.row(r), gate.cols);
+      for (int64_t r = begin; r < end; ++r) swiglu_(gate.row(r), up.row(r), out.row(r), gate.cols);
     });
   }
 
@@ -233,6 +234,7 @@ class CpuBackend final : public Backend {
 
   cpu::ThreadPool pool_;
   cpu::Isa isa_;
+  cpu::Swiglu swiglu_;
   WorkspaceLimits limits_;
   Buffer tiles_;
   Buffer rounded_;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
@@ -296,6 +297,24 @@ TEST(Attention, NothingVisibleGivesZeros) {
   for (const auto& [name, kernel] : attention_kernels(shape)) {
     kernel(shape, TensorType::F16, q.data(), q.data(), q.data(), 0, 0, out.data(), scratch.data());
     for (float v : out) EXPECT_EQ(v, 0.0f) << name;
+  }
+}
+
+TEST(Elementwise, VectorSwigluGivesTheReferenceBits) {
+  // Gates over the whole range SiLU sees, huge ones included (e^-g subnormal, or overflowing to infinity).
+  const int64_t n = 16 * 40 + 7;
+  auto gate = random_floats(n, 20, 30.0f);
+  gate[3] = 95.0f, gate[4] = -95.0f, gate[5] = 200.0f, gate[6] = -200.0f, gate[7] = 0.0f;
+  const auto up = random_floats(n, 21);
+  std::vector<float> expected(n), got(n);
+  swiglu(gate.data(), up.data(), expected.data(), n);
+  for (Isa isa : {Isa::avx512, Isa::avx2}) {
+    if (!isa_supported(isa)) continue;
+    swiglu_kernel(isa)(gate.data(), up.data(), got.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(expected[i]))
+          << isa_name(isa) << " gate " << gate[i] << " at " << i;
+    }
   }
 }
 

@@ -10,11 +10,13 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
 #include "kernels/cpu/activations.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/poly_exp.h"
 #include "kernels/cpu/simd_x86.h"
 
 namespace hearth::kernels::cpu {
@@ -39,6 +41,19 @@ inline __m256 exp_lanes(__m256 x) {
   const __m256 inf = _mm256_set1_ps(std::numeric_limits<float>::infinity());
   const __m256 low = _mm256_blendv_ps(scaled, zero, _mm256_cmp_ps(n, _mm256_set1_ps(-126.0f), _CMP_LT_OQ));
   return _mm256_blendv_ps(low, inf, _mm256_cmp_ps(n, _mm256_set1_ps(127.0f), _CMP_GT_OQ));
+}
+
+// swiglu with the chunks of kPolyExpLanes in eight lanes; the same operations as the reference, so its bits (for
+// e^-g below 2^-126, 1 + e^-g is 1 either way), and libm's expf on the rest of the row as there.
+void swiglu_x86(const float* gate, const float* up, float* out, int64_t n) {
+  const int64_t vectorized = n / kPolyExpLanes * kPolyExpLanes;
+  const __m256 one = _mm256_set1_ps(1.0f);
+  for (int64_t i = 0; i < vectorized; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 e = exp_lanes(_mm256_sub_ps(_mm256_setzero_ps(), g));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+  }
+  for (int64_t i = vectorized; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
 inline float dot_f32(const float* a, const float* b, int64_t n) {

@@ -24,4 +24,13 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 
+Swiglu swiglu_kernel(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return avx512_swiglu();
+    case Isa::avx2: return avx2_swiglu();
+    case Isa::scalar: return swiglu;
+  }
+  return swiglu;
+}
+
 }  // namespace hearth::kernels::cpu

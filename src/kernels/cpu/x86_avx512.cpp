@@ -1,6 +1,7 @@
 // The x86 vector kernels compiled for AVX-512 (F, BW, VL, VNNI) on top of AVX2 (CMake sets the flags for this file
 // only): VNNI's dpbusd takes the Q8_0-family products to int32 in one instruction.
 #include "kernels/cpu/attention_x86.h"
+#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/float_tiles_x86.h"
 #include "kernels/cpu/quant_tiles_x86.h"
 
@@ -8,6 +9,7 @@ namespace hearth::kernels::cpu {
 
 QuantTile avx512_quant_tile(TensorType weight_type) { return x86_quant_tile(weight_type); }
 FloatTile avx512_float_tile(TensorType weight_type) { return x86_float_tile(weight_type); }
+Swiglu avx512_swiglu() { return swiglu_x86; }
 AttentionHead avx512_attention_head(const AttentionShape& shape) { return x86_attention_head(shape); }
 
 }  // namespace hearth::kernels::cpu
