@@ -223,8 +223,9 @@ double rounded(double value, int digits) {
   return std::round(value * scale) / scale;
 }
 
-nlohmann::json to_json(const TestResult& result, const Settings& settings) {
-  nlohmann::json line = {{"test", result.test.name()},
+nlohmann::ordered_json to_json(const TestResult& result, const Settings& settings) {
+  // In the order the issue and tools/peer/bench.mjs list them.
+  nlohmann::ordered_json line = {{"test", result.test.name()},
                          {"n_prompt", result.test.n_prompt},
                          {"n_gen", result.test.n_gen},
                          {"depth", settings.depth},
@@ -267,8 +268,8 @@ void run_bench(const Options& options) {
   const Settings settings = parse_settings(options);
   const std::shared_ptr<const Model> model = Model::load(options.model);
   if (cells_needed(settings) > model->info().n_ctx_train) {
-    throw UsageError(fmt::format("-d {} plus the largest test needs {} positions; the model's context holds {}",
-                                 settings.depth, cells_needed(settings), model->info().n_ctx_train));
+    throw UsageError(fmt::format("the tests need {} positions (-d {}, then the longest test), more than the model's "
+                                 "context of {}", cells_needed(settings), settings.depth, model->info().n_ctx_train));
   }
   std::vector<Test> tests;
   for (int32_t n : settings.prompt_sizes) tests.push_back({.n_prompt = n});

@@ -112,8 +112,8 @@ async function main() {
     const largest = Math.max(...options.promptSizes, ...options.generationSizes.map((n) => n + 1));
     const cellsNeeded = options.depth + largest;
     if (cellsNeeded > model.trainContextSize)
-        usageError(`-d ${options.depth} plus the largest test needs ${cellsNeeded} positions; ` +
-                   `the model's context holds ${model.trainContextSize}`);
+        usageError(`the tests need ${cellsNeeded} positions (-d ${options.depth}, then the longest test), ` +
+                   `more than the model's context of ${model.trainContextSize}`);
     const embedding = model.fileInfo.tensorInfo?.find((tensor) => tensor.name === "token_embd.weight");
     if (embedding == null) fail(`${options.model} has no token_embd.weight to take the vocabulary size from`);
     const nextTokens = randomTokens(0, Number(embedding.dimensions[1]));
