@@ -294,12 +294,12 @@ void run_bench(const Options& options) {
 void register_bench(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure prompt and generation speed (as llama-bench does)");
-  cmd->add_option("-m,--model", options->model, "GGUF model to measure");
-  cmd->add_option("-p,--n-prompt", options->prompt_sizes, "Prompt lengths to test, comma-separated (default 128,512; 0: none)");
-  cmd->add_option("-n,--n-gen", options->generation_sizes, "Generation lengths to test, comma-separated (default 32,128; 0: none)");
-  cmd->add_option("-t,--threads", options->threads, "Threads (default: one per hardware thread)");
-  cmd->add_option("-r,--repetitions", options->repetitions, "Timed runs of each test after one warm-up (default 5)");
-  cmd->add_option("-d,--depth", options->depth, "Tokens already in the cache when each test starts (default 0)");
+  cmd->add_option("-m,--model", options->model, "GGUF model to measure")->type_name("FILE");
+  cmd->add_option("-p,--n-prompt", options->prompt_sizes, "Prompt lengths to test, comma-separated (default 128,512; 0: none)")->type_name("N,...");
+  cmd->add_option("-n,--n-gen", options->generation_sizes, "Generation lengths to test, comma-separated (default 32,128; 0: none)")->type_name("N,...");
+  cmd->add_option("-t,--threads", options->threads, "Threads (default: one per hardware thread)")->type_name("INT");
+  cmd->add_option("-r,--repetitions", options->repetitions, "Timed runs of each test after one warm-up (default 5)")->type_name("INT");
+  cmd->add_option("-d,--depth", options->depth, "Tokens already in the cache when each test starts (default 0)")->type_name("INT");
   cmd->add_flag("--json", options->json, "One JSON object per test instead of the table");
   // Not on_run: usage errors exit with 2, failures of the run itself (an unreadable model, say) with 1.
   cmd->callback([options, &exit_code] {
