@@ -33,5 +33,6 @@ void register_synth(CLI::App& app, int& exit_code);
 void register_run(CLI::App& app, int& exit_code);
 void register_perplexity(CLI::App& app, int& exit_code);
 void register_chat(CLI::App& app, int& exit_code);  // interactive chat
+void register_bench(CLI::App& app, int& exit_code);  // prompt and generation speed
 
 }  // namespace hearth::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   hearth::cli::register_run(app, exit_code);
   hearth::cli::register_perplexity(app, exit_code);
   hearth::cli::register_chat(app, exit_code);
+  hearth::cli::register_bench(app, exit_code);
 
   try {
     app.parse(argc, argv);
