@@ -30,11 +30,12 @@ struct Options {
   std::optional<std::string> eos;
 };
 
-// The first integer literal in JSON text `text` that fits neither int64 nor uint64, if any. nlohmann keeps such
-// an integer as a double, which renders as 1.2345678901234568e+29 where Python's json module keeps every digit
-// (and Jinja prints them all), so the prompt would differ from the reference; it is refused instead. `text` must
-// be valid JSON: outside strings, every '-' or digit starts a number.
-std::optional<std::string_view> integer_beyond_64_bits(std::string_view text) {
+// The first integer literal in JSON text `text` outside the int64 range, if any. Templates see such an integer
+// as a double (nlohmann parses one beyond 64 bits as a double, the template engine's integers are int64), which
+// renders as 1.2345678901234568e+29 where Python's json module keeps every digit and Jinja prints them all; the
+// prompt would differ from the reference, so it is refused instead. `text` must be valid JSON: outside strings,
+// every '-' or digit starts a number.
+std::optional<std::string_view> integer_beyond_int64(std::string_view text) {
   const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
   bool in_string = false;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -58,12 +59,8 @@ std::optional<std::string_view> integer_beyond_64_bits(std::string_view text) {
     if (integral) {
       const std::string_view literal = text.substr(i, end - i);
       const char* last = literal.data() + literal.size();
-      int64_t as_signed = 0;
-      uint64_t as_unsigned = 0;
-      if (std::from_chars(literal.data(), last, as_signed).ec != std::errc{} &&
-          std::from_chars(literal.data(), last, as_unsigned).ec != std::errc{}) {
-        return literal;
-      }
+      int64_t value = 0;
+      if (std::from_chars(literal.data(), last, value).ec != std::errc{}) return literal;
     }
     while (end < text.size() && (is_digit(text[end]) || std::string_view(".eE+-").find(text[end]) != std::string_view::npos)) {
       ++end;
@@ -86,9 +83,9 @@ chat::json read_json(const std::string& path, std::string_view what) {
     throw std::runtime_error(fmt::format("{} file '{}' is not valid JSON: {}", what, printable(path),
                                          id_end == std::string::npos ? message : message.substr(id_end + 2)));
   }
-  if (const auto literal = integer_beyond_64_bits(text)) {
-    throw std::runtime_error(fmt::format("{} file '{}' holds the integer {}, which is beyond 64 bits", what,
-                                         printable(path), printable(*literal)));
+  if (const auto literal = integer_beyond_int64(text)) {
+    throw std::runtime_error(fmt::format("{} file '{}' holds the integer {}, outside the 64-bit signed range that "
+                                         "templates render exactly", what, printable(path), printable(*literal)));
   }
   return value;
 }
