@@ -35,7 +35,7 @@ std::string usage_error_line(CLI::App& app, const CLI::ParseError& error) {
   } else if (command == nullptr && dynamic_cast<const CLI::RequiredError*>(&error) != nullptr) {
     message = "no command given (commands: " + command_names(app) + ")";
   } else {
-    message = printable(error.what());
+    message = printable(error.what());  // the one place a usage error's bytes are escaped: it stays one line
   }
   const std::string help = command == nullptr ? "hearth --help" : "hearth " + command->get_name() + " --help";
   return "hearth: error: " + message + "; see '" + help + "'";

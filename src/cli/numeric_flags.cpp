@@ -7,17 +7,16 @@
 
 #include <fmt/format.h>
 
-#include "cli/input_files.h"
-
 namespace hearth::cli {
 namespace {
 
-// Values are echoed in errors; a 300-digit number or a pasted paragraph is cut so the error stays one short line.
+// Values are echoed in errors; a 300-digit number or a pasted paragraph is cut so the error stays a short line.
+// (Control bytes are escaped where the line is printed, cli/command_line.cpp.)
 constexpr size_t kEchoedValueBytes = 40;
 
 std::string echoed(std::string_view text) {
-  if (text.size() <= kEchoedValueBytes) return printable(text);
-  return printable(text.substr(0, kEchoedValueBytes)) + "...";
+  if (text.size() <= kEchoedValueBytes) return std::string(text);
+  return std::string(text.substr(0, kEchoedValueBytes)) + "...";
 }
 
 // std::from_chars over the whole text: decimal only (CLI11's own conversion takes "010" as octal and lets

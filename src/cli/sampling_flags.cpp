@@ -31,14 +31,15 @@ void add_sampling_flags(CLI::App& cmd, SamplingFlags& flags) {
   add_numeric_flag(cmd, "--presence-penalty", params.presence_penalty,
                    "Subtracted once from tokens in the window; 0 turns it off (default 0)", any_finite);
   cmd.add_option("--logit-bias", flags.logit_bias,
-                 "Adds BIAS to a token's logit: TOKEN+BIAS or TOKEN-BIAS, TOKEN-inf bans it (repeatable)");
+                 "Adds BIAS to a token's logit: TOKEN+BIAS or TOKEN-BIAS, TOKEN-inf bans it (repeatable)")
+      ->each([](const std::string& text) { parse_logit_bias(text); });  // malformed: a usage error at parse time
   flags.seed_option = add_numeric_flag(cmd, "-s,--seed", flags.seed, "Random seed (default: random)",
                                        NumericRange<uint64_t>{});
 }
 
 std::pair<sampling::TokenId, float> parse_logit_bias(const std::string& text) {
   auto invalid = [&text] {
-    return CLI::ValidationError("--logit-bias", "'" + text + "' is not TOKEN+BIAS, TOKEN-BIAS or TOKEN-inf");
+    return CLI::ValidationError("'" + text + "' is not TOKEN+BIAS, TOKEN-BIAS or TOKEN-inf");  // CLI11 adds the name
   };
   const size_t sign = text.find_first_of("+-", 1);
   if (sign == std::string::npos) throw invalid();

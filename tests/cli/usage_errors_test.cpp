@@ -60,6 +60,7 @@ TEST(UsageErrors, BadValuesAreOneLineWithTheRange) {
   expect_usage_error("run -p hi --context-overflow sideways", "--context-overflow");
   expect_usage_error("run -p hi --cache-type q4", "--cache-type");
   expect_usage_error("tokenize -m m --ids --pieces", "excludes");
+  expect_usage_error("run -p hi --logit-bias 12x", "--logit-bias: '12x' is not TOKEN+BIAS, TOKEN-BIAS or TOKEN-inf");
   // A 300-digit value stays a short line (CLI11 used to print a 300-digit bound).
   const Result long_value = hearth("quantize --threads " + std::string(300, '9') + " in out Q4_0");
   EXPECT_EQ(long_value.exit_code, 2);
