@@ -153,6 +153,23 @@ TEST(NumericFlags, InRangeValuesParse) {
   EXPECT_EQ(parse({"info", "f", "--max-items", "0"}).exit_code, 0);
 }
 
+// A numeric option added with CLI11's add_option directly (type INT, UINT or FLOAT, no range) fails here.
+TEST(NumericFlags, EveryNumericOptionOfEveryCommandStatesItsRange) {
+  CLI::App app;
+  int exit_code = 0;
+  register_commands(app, exit_code);
+  int numeric = 0;
+  for (const CLI::App* command : app.get_subcommands({})) {
+    for (const CLI::Option* option : command->get_options()) {
+      const std::string type = option->get_type_name();
+      if (type != "INT" && type != "UINT" && type != "FLOAT" && type != "NUMBER") continue;
+      ++numeric;
+      EXPECT_TRUE(option->get_description().ends_with("]")) << command->get_name() << " " << option->get_name();
+    }
+  }
+  EXPECT_GE(numeric, 30);  // run and chat alone have 15 each
+}
+
 TEST(NumericFlags, HelpStatesEachRange) {
   const Parsed help = parse({"run", "--help"});
   EXPECT_EQ(help.exit_code, 0);
