@@ -41,6 +41,11 @@ std::string usage_error_line(CLI::App& app, const CLI::ParseError& error) {
   return "hearth: error: " + message + "; see '" + help + "'";
 }
 
+// Thrown by the top-level app's parse-complete callback with Execution::parse_only: CLI11 calls it after every
+// check and before the subcommand's callback. (The callbacks cannot simply be cleared: they own the options the
+// parsed values are written to.)
+struct ParsedWithoutRunning {};
+
 }  // namespace
 
 void register_commands(CLI::App& app, int& exit_code) {
@@ -60,11 +65,11 @@ int parse_command_line(int argc, const char* const* argv, Execution execution, s
   app.set_version_flag("--version", "hearth 0.1.0");
   int exit_code = 0;
   register_commands(app, exit_code);
-  if (execution == Execution::parse_only) {
-    for (CLI::App* command : app.get_subcommands({})) command->callback({});
-  }
+  if (execution == Execution::parse_only) app.parse_complete_callback([] { throw ParsedWithoutRunning{}; });
   try {
     app.parse(argc, argv);
+  } catch (const ParsedWithoutRunning&) {
+    return 0;
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e, out, err);  // --help, --version
     err << usage_error_line(app, e) << '\n';
