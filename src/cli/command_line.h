@@ -4,7 +4,7 @@
 //   1  the command ran and failed ("hearth CMD: message" on stderr)
 //   2  usage error: the arguments were refused before anything ran, reported as exactly one line on stderr,
 //      "hearth: error: MESSAGE; see 'hearth CMD --help'"
-//   130 a conversion (quantize, synth) interrupted by Ctrl-C
+//   130 interrupted: Ctrl-C during quantize or synth, SIGINT to a chat reading a pipe
 // It is a library (hearth_cli_commands) so that tests and the CLI-argument fuzzer parse argv in-process.
 #pragma once
 
@@ -18,7 +18,8 @@ namespace hearth::cli {
 inline constexpr int kExitRuntimeError = 1;
 inline constexpr int kExitUsageError = 2;
 
-// Whether parse_command_line runs the chosen command after a successful parse, or stops there (the fuzzer).
+// Whether parse_command_line runs the chosen command after a successful parse, or stops there (tests, the
+// fuzzer): every check of the arguments has run by then, nothing of the command has.
 enum class Execution { run, parse_only };
 
 // The app with every subcommand registered; each subcommand's callback runs it and sets `exit_code`.
