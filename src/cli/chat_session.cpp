@@ -154,7 +154,7 @@ TurnReport ChatSession::respond(std::string_view user_text, const std::function<
   size_t logits_index = batch.size() - 1;
   report.end = TurnEnd::interrupted;
   while (!interrupt) {
-    if (max_reply_tokens_ > 0 && report.generated >= max_reply_tokens_) {
+    if (max_reply_tokens_ >= 0 && report.generated >= max_reply_tokens_) {
       report.end = TurnEnd::max_tokens;
       break;
     }

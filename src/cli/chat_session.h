@@ -40,7 +40,7 @@ struct TurnReport {
 
 class ChatSession {
  public:
-  // max_reply_tokens <= 0: until the end of the turn or a full context.
+  // max_reply_tokens < 0: until the end of the turn or a full context; 0: no reply tokens (as `run -n 0`).
   ChatSession(std::shared_ptr<const Model> model, Context context, chat::Template chat_template,
               sampling::SamplingParams sampling, int32_t max_reply_tokens);
 

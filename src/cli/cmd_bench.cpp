@@ -12,7 +12,6 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -27,7 +26,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/command_line.h"
 #include "cli/commands.h"
+#include "cli/numeric_flags.h"
 #include "hearth/context.h"
 #include "hearth/model.h"
 #include "hearth/tensor_type.h"
@@ -43,23 +44,15 @@ class UsageError : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-// Flags as given; parsed and checked by parse_settings so every mistake gets one line naming the flag.
-struct Options {
-  std::string model;
-  std::string prompt_sizes = "128,512";
-  std::string generation_sizes = "32,128";
-  std::string threads;  // empty: one per hardware thread
-  std::string repetitions = "5";
-  std::string depth = "0";
-  bool json = false;
-};
-
+// The flags, each checked as it is parsed (numeric_flags.h; the lists by parse_size_list).
 struct Settings {
-  std::vector<int32_t> prompt_sizes;      // empty: no pp tests
-  std::vector<int32_t> generation_sizes;  // empty: no tg tests
-  int32_t threads = 0;
-  int32_t repetitions = 0;
+  std::string model;
+  std::vector<int32_t> prompt_sizes{128, 512};     // empty: no pp tests
+  std::vector<int32_t> generation_sizes{32, 128};  // empty: no tg tests
+  int32_t threads = 0;                             // 0: one per hardware thread
+  int32_t repetitions = 5;
   int32_t depth = 0;
+  bool json = false;
 };
 
 struct Test {
@@ -78,50 +71,25 @@ struct TestResult {
   double peak_rss_mib = 0;   // of the whole process, once the test is done
 };
 
-// A decimal integer from `min` to `max`, the whole text and nothing else.
-int32_t parse_integer(std::string_view flag, std::string_view text, int32_t min, int32_t max) {
-  int32_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < min || value > max) {
-    throw UsageError(fmt::format("{} must be an integer from {} to {}, not '{}'", flag, min, max, text));
-  }
-  return value;
-}
-
 // "128,512" -> {128, 512}; "0" alone -> {} (no tests of that kind, as llama-bench's -p 0).
 std::vector<int32_t> parse_size_list(std::string_view flag, std::string_view text) {
   if (text == "0") return {};
+  constexpr NumericRange<int32_t> kSize{.min = 1, .max = 1 << 20};
   std::vector<int32_t> sizes;
   size_t begin = 0;
   while (true) {
     const size_t comma = text.find(',', begin);
     const std::string_view item = text.substr(begin, comma == std::string_view::npos ? std::string_view::npos : comma - begin);
     try {
-      sizes.push_back(parse_integer(flag, item, 1, 1 << 20));
-    } catch (const UsageError&) {
-      throw UsageError(fmt::format("{} takes a comma-separated list of positive token counts (or 0 for none), not '{}'",
-                                   flag, text));
+      sizes.push_back(parse_numeric_flag(flag, item, kSize));
+    } catch (const CLI::ValidationError&) {
+      throw CLI::ValidationError(fmt::format(
+          "{} takes a comma-separated list of token counts from 1 to {} (or 0 for none), not '{}'", flag, kSize.max,
+          text));
     }
     if (comma == std::string_view::npos) return sizes;
     begin = comma + 1;
   }
-}
-
-Settings parse_settings(const Options& options) {
-  if (options.model.empty()) throw UsageError("-m FILE is required: the GGUF model to measure");
-  const auto hardware_threads = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
-  Settings settings;
-  settings.prompt_sizes = parse_size_list("-p", options.prompt_sizes);
-  settings.generation_sizes = parse_size_list("-n", options.generation_sizes);
-  if (settings.prompt_sizes.empty() && settings.generation_sizes.empty()) {
-    throw UsageError("-p 0 and -n 0 leave nothing to measure");
-  }
-  // More than four threads per hardware thread only slows a run down.
-  settings.threads = options.threads.empty() ? hardware_threads
-                                             : parse_integer("-t", options.threads, 1, 4 * hardware_threads);
-  settings.repetitions = parse_integer("-r", options.repetitions, 1, 1000);
-  settings.depth = parse_integer("-d", options.depth, 0, 1 << 20);
-  return settings;
 }
 
 // The cache cells the largest test needs: the depth, then the prompt, or the one-token prompt and the generation.
@@ -264,9 +232,12 @@ void print_table_row(const Model& model, const TestResult& result, const Setting
   std::fflush(stdout);
 }
 
-void run_bench(const Options& options) {
-  const Settings settings = parse_settings(options);
-  const std::shared_ptr<const Model> model = Model::load(options.model);
+void run_bench(Settings settings) {
+  if (settings.prompt_sizes.empty() && settings.generation_sizes.empty()) {
+    throw UsageError("-p 0 and -n 0 leave nothing to measure");
+  }
+  if (settings.threads == 0) settings.threads = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+  const std::shared_ptr<const Model> model = Model::load(settings.model);
   if (cells_needed(settings) > model->info().n_ctx_train) {
     throw UsageError(fmt::format("the tests need {} positions (-d {}, then the longest test), more than the model's "
                                  "context of {}", cells_needed(settings), settings.depth, model->info().n_ctx_train));
@@ -276,40 +247,49 @@ void run_bench(const Options& options) {
   for (int32_t n : settings.generation_sizes) tests.push_back({.n_gen = n});
 
   Bench bench(model, settings);
-  if (!options.json) print_table_header();
+  if (!settings.json) print_table_header();
   for (const Test& test : tests) {
     const TestResult result = bench.run(test);
-    if (options.json) {
+    if (settings.json) {
       std::printf("%s\n", to_json(result, settings).dump().c_str());
       std::fflush(stdout);
     } else {
       print_table_row(*model, result, settings);
     }
   }
-  if (!options.json) std::printf("\npeak resident memory: %.1f MiB\n", peak_rss_mib());
+  if (!settings.json) std::printf("\npeak resident memory: %.1f MiB\n", peak_rss_mib());
 }
 
 }  // namespace
 
 void register_bench(CLI::App& app, int& exit_code) {
-  auto options = std::make_shared<Options>();
+  auto settings = std::make_shared<Settings>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure prompt and generation speed (as llama-bench does)");
-  cmd->add_option("-m,--model", options->model, "GGUF model to measure")->type_name("FILE");
-  cmd->add_option("-p,--n-prompt", options->prompt_sizes, "Prompt lengths to test, comma-separated (default 128,512; 0: none)")->type_name("N,...");
-  cmd->add_option("-n,--n-gen", options->generation_sizes, "Generation lengths to test, comma-separated (default 32,128; 0: none)")->type_name("N,...");
-  cmd->add_option("-t,--threads", options->threads, "Threads (default: one per hardware thread)")->type_name("INT");
-  cmd->add_option("-r,--repetitions", options->repetitions, "Timed runs of each test after one warm-up (default 5)")->type_name("INT");
-  cmd->add_option("-d,--depth", options->depth, "Tokens already in the cache when each test starts (default 0)")->type_name("INT");
-  cmd->add_flag("--json", options->json, "One JSON object per test instead of the table");
+  cmd->add_option("-m,--model", settings->model, "GGUF model to measure")->type_name("FILE")->required();
+  cmd->add_option_function<std::string>(
+         "-p,--n-prompt", [settings](const std::string& text) { settings->prompt_sizes = parse_size_list("--n-prompt", text); },
+         "Prompt lengths to test, comma-separated (default 128,512; 0: none)")
+      ->type_name("N,...");
+  cmd->add_option_function<std::string>(
+         "-n,--n-gen", [settings](const std::string& text) { settings->generation_sizes = parse_size_list("--n-gen", text); },
+         "Generation lengths to test, comma-separated (default 32,128; 0: none)")
+      ->type_name("N,...");
+  add_numeric_flag(*cmd, "-t,--threads", settings->threads, "Threads (default 0: one per hardware thread)",
+                   thread_count_range());
+  add_numeric_flag(*cmd, "-r,--repetitions", settings->repetitions, "Timed runs of each test after one warm-up (default 5)",
+                   NumericRange<int32_t>{.min = 1, .max = 1000});
+  add_numeric_flag(*cmd, "-d,--depth", settings->depth, "Tokens already in the cache when each test starts (default 0)",
+                   NumericRange<int32_t>{.min = 0, .max = 1 << 20});
+  cmd->add_flag("--json", settings->json, "One JSON object per test instead of the table");
   // Not on_run: usage errors exit with 2, failures of the run itself (an unreadable model, say) with 1.
-  cmd->callback([options, &exit_code] {
+  cmd->callback([settings, &exit_code] {
     try {
-      run_bench(*options);
+      run_bench(*settings);
       exit_code = 0;
     } catch (const UsageError& e) {
       std::fflush(stdout);
-      std::fprintf(stderr, "hearth bench: %s\n", e.what());
-      exit_code = 2;
+      std::fprintf(stderr, "hearth: error: %s; see 'hearth bench --help'\n", e.what());
+      exit_code = kExitUsageError;
     } catch (const std::exception& e) {
       std::fflush(stdout);
       std::fprintf(stderr, "hearth bench: %s\n", e.what());

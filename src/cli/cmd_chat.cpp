@@ -16,8 +16,10 @@
 
 #include "cli/chat_session.h"
 #include "cli/commands.h"
+#include "cli/context_size.h"
 #include "cli/default_model.h"
 #include "cli/input_files.h"
+#include "cli/numeric_flags.h"
 #include "cli/sampling_flags.h"
 #include "hearth/chat.h"
 #include "hearth/context.h"
@@ -49,13 +51,29 @@ constexpr std::string_view kHelp =
 
 // Set by SIGINT; the generation loop polls it, and a prompt read interrupted by it starts over.
 std::atomic<bool> g_interrupted{false};
-static_assert(std::atomic<bool>::is_always_lock_free, "the SIGINT handler stores to it");
+// Set while a reply is generated. With stdin a pipe, SIGINT outside a reply ends the chat from the handler:
+// std::cin retries a read that the signal interrupts, so the main loop would never see the flag.
+std::atomic<bool> g_generating{false};
+std::atomic<bool> g_piped{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "the SIGINT handler reads and stores them");
 
-extern "C" void on_sigint(int) { g_interrupted.store(true); }
+// The exit code of a chat that SIGINT ends (stdin a pipe), as for an interrupted quantize.
+constexpr int kExitInterrupted = 130;
+constexpr std::string_view kInterrupted = "(interrupted)\n";
+
+extern "C" void on_sigint(int) {
+  g_interrupted.store(true);
+  if (g_piped.load() && !g_generating.load()) {
+    // Only async-signal-safe calls here; every print of the main loop flushes, so nothing is lost.
+    [[maybe_unused]] const ssize_t written = ::write(STDOUT_FILENO, kInterrupted.data(), kInterrupted.size());
+    ::_exit(kExitInterrupted);
+  }
+}
 
 // Ctrl-C interrupts instead of killing the process. No SA_RESTART: a blocked read returns, so that libedit gives
 // the line up.
-void catch_interrupts() {
+void catch_interrupts(bool piped) {
+  g_piped.store(piped);
   struct sigaction action {};
   action.sa_handler = on_sigint;
   sigemptyset(&action.sa_mask);
@@ -129,8 +147,8 @@ std::string template_source(const Options& options, const Model& model) {
   if (!options.template_file.empty()) return read_text_file(options.template_file, "template file");
   if (!options.template_name.empty()) return std::string(chat::builtin_template(options.template_name));
   const gguf::File& file = model.file();
-  if (const gguf::Value* embedded = file.find("tokenizer.chat_template")) {
-    return std::string(embedded->as<std::string_view>());
+  if (file.contains("tokenizer.chat_template")) {
+    return std::string(file.get<std::string_view>("tokenizer.chat_template"));  // its error names the key
   }
   const bool bpe = file.get_or<std::string>("tokenizer.ggml.model", "") == "gpt2";
   const std::string_view fallback = chat::fallback_template_name(model.info().architecture, bpe);
@@ -144,10 +162,16 @@ void print(std::string_view text) {
   std::fflush(stdout);
 }
 
-void run(const Options& options) {
+// Returns the exit code: 0, or kExitInterrupted when SIGINT ended a piped chat.
+int run(const Options& options) {
+  const bool interactive = ::isatty(STDIN_FILENO) != 0;
+  // From the start when piped, so that a SIGINT while the model loads ends the chat the same way. On a terminal
+  // only once the prompt shows: until then, Ctrl-C should stop the program as usual.
+  if (!interactive) catch_interrupts(/*piped=*/true);
   const std::filesystem::path path = model_path(options.model);
   const std::shared_ptr<const Model> model = Model::load(path);
   Context context(model, {.n_ctx = options.n_ctx, .n_threads = options.n_threads});
+  warn_if_beyond_trained_context("chat", *model, context.n_ctx());
   chat::Template chat_template(template_source(options, *model));
   ChatSession session(model, std::move(context), std::move(chat_template), sampling_params(options.sampling),
                       options.max_reply_tokens);
@@ -157,9 +181,8 @@ void run(const Options& options) {
                  session.context().n_ctx(), session.end_of_turn().c_str());
   }
 
-  const bool interactive = ::isatty(STDIN_FILENO) != 0;
   if (interactive) {
-    catch_interrupts();
+    catch_interrupts(/*piped=*/false);
     print(fmt::format("hearth chat with {}; /help lists the commands.\n", model->info().name));
   }
   LineReader reader(interactive);
@@ -185,14 +208,17 @@ void run(const Options& options) {
     }
 
     g_interrupted.store(false);
+    g_generating.store(true);
+    bool reply_interrupted = false;
     try {
       const TurnReport report = session.respond(*message, print, g_interrupted);
+      reply_interrupted = report.end == TurnEnd::interrupted;
       print("\n");
       if (report.end == TurnEnd::context_full) {
         std::fprintf(stderr, "hearth chat: the context (%d tokens) is full, so the reply was cut; /reset starts over\n",
                      session.context().n_ctx());
-      } else if (report.end == TurnEnd::interrupted && interactive) {
-        print("(interrupted)\n");
+      } else if (reply_interrupted) {
+        print(kInterrupted);
       }
       if (options.verbose) {
         std::fprintf(stderr, "%s", fmt::format(
@@ -205,8 +231,16 @@ void run(const Options& options) {
     } catch (const chat::TemplateError& e) {
       std::fprintf(stderr, "hearth chat: the chat template rejected the conversation: %s\n", e.message().c_str());
     }
+    g_generating.store(false);
+    // Piped, there is no one to go on with. The flag also catches a SIGINT that came after the reply ended but
+    // before g_generating was cleared, which the handler left to this loop.
+    if (!interactive && g_interrupted.load()) {
+      if (!reply_interrupted) print(kInterrupted);
+      return kExitInterrupted;
+    }
   }
   if (interactive) print("\n");
+  return 0;
 }
 
 }  // namespace
@@ -215,9 +249,13 @@ void register_chat(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("chat", "Chat with a model in the terminal");
   cmd->add_option("-m,--model", options->model, "GGUF model (default: default.gguf in $HEARTH_MODELS or ~/.cache/hearth/models)");
-  cmd->add_option("-c,--ctx-size", options->n_ctx, "Context size in tokens (default: the model's, at most 4096)");
-  cmd->add_option("-t,--threads", options->n_threads, "Threads (default: one per hardware thread)");
-  cmd->add_option("-n,--n-predict", options->max_reply_tokens, "Most tokens per reply (default -1: no limit)");
+  add_numeric_flag(*cmd, "-c,--ctx-size", options->n_ctx, "Context size in tokens (default 0: the model's, at most 4096)",
+                   NumericRange<int32_t>{.min = 0});
+  add_numeric_flag(*cmd, "-t,--threads", options->n_threads, "Threads (default 0: one per hardware thread)",
+                   thread_count_range());
+  add_numeric_flag(*cmd, "-n,--n-predict", options->max_reply_tokens,
+                   "Most tokens per reply (default -1: until the end of the turn or a full context; 0: none)",
+                   NumericRange<int32_t>{.min = -1});
   add_sampling_flags(*cmd, options->sampling);
   cmd->add_option("--system", options->system, "System prompt");
   auto* name = cmd->add_option("--template", options->template_name,
@@ -226,9 +264,7 @@ void register_chat(CLI::App& app, int& exit_code) {
   auto* file = cmd->add_option("--template-file", options->template_file, "Jinja chat template file");
   name->excludes(file);
   cmd->add_flag("-v,--verbose", options->verbose, "Report each turn's KV cache reuse and timings on stderr");
-  on_run(*cmd, "chat", exit_code, [options] {
-    run(*options);
-  });
+  on_run(*cmd, "chat", exit_code, [options] { return run(*options); });
 }
 
 }  // namespace hearth::cli

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/numeric_flags.h"
 #include "hearth/gguf.h"
 #include "hearth/tensor_type.h"
 
@@ -19,7 +20,7 @@ using gguf::ValueType;
 struct Options {
   std::string path;
   bool json = false;
-  size_t max_items = 8;
+  uint64_t max_items = 8;
   bool check_tensors = false;
 };
 
@@ -184,7 +185,8 @@ void register_info(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("info", "Show what a GGUF file holds: summary, metadata and tensor table");
   cmd->add_option("file", options->path, "GGUF file")->required();
   cmd->add_flag("--json", options->json, "Print everything as JSON");
-  cmd->add_option("--max-items", options->max_items, "Array elements shown before summarizing (default 8)");
+  add_numeric_flag(*cmd, "--max-items", options->max_items, "Array elements shown before summarizing (default 8)",
+                   NumericRange<uint64_t>{});
   cmd->add_flag("--check-tensors", options->check_tensors,
                 "Also read every tensor and fail when one holds NaN or infinite values");
   on_run(*cmd, "info", exit_code, [options] {

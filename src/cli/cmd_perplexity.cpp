@@ -20,8 +20,10 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/context_size.h"
 #include "cli/input_files.h"
 #include "cli/kl_divergence.h"
+#include "cli/numeric_flags.h"
 #include "hearth/context.h"
 #include "hearth/model.h"
 
@@ -35,7 +37,7 @@ struct Options {
   std::string text_file;
   int32_t n_ctx = 512;
   bool n_ctx_given = false;  // the KLD mode takes the base's n_ctx unless -c is given
-  int32_t n_chunks = -1;
+  int32_t n_chunks = -1;  // -1: all (--chunks itself takes 1 and up)
   int32_t n_batch = 2048;
   int32_t n_threads = 0;
   std::string kld_base;  // --kl-divergence-base: written, or read with --kl-divergence
@@ -116,9 +118,9 @@ void announce_base_file(const std::filesystem::path& path, const kld::BaseHeader
 
 void run_perplexity(const Options& options) {
   if (options.text_file.empty()) throw std::invalid_argument("-f TEXT is required (unless --kl-divergence)");
-  if (options.n_ctx < 4) throw std::invalid_argument("-c must be at least 4");
   const auto start = Clock::now();
   const std::shared_ptr<const Model> model = Model::load(options.model);
+  warn_if_beyond_trained_context("perplexity", *model, options.n_ctx);
   const std::string text = read_text_file(options.text_file, "text file");
   const std::vector<int32_t> tokens = model->tokenizer().tokenize(text, /*add_special=*/true, /*parse_special=*/false);
   const int32_t n_ctx = options.n_ctx;
@@ -236,11 +238,16 @@ void register_perplexity(CLI::App& app, int& exit_code) {
   cmd->add_option("-m,--model", options->model, "GGUF model")->required();
   cmd->add_option("-f,--file", options->text_file,
                   "Text file (required, except with --kl-divergence where it only checks the base's text)");
-  CLI::Option* ctx = cmd->add_option("-c,--ctx-size", options->n_ctx,
-                                     "Tokens per chunk (default 512; with --kl-divergence, the base's)");
-  cmd->add_option("--chunks", options->n_chunks, "Chunks to evaluate (default: all)");
-  cmd->add_option("-b,--batch-size", options->n_batch, "Tokens per forward pass; chunks run side by side (default 2048)");
-  cmd->add_option("-t,--threads", options->n_threads, "Threads (default: one per hardware thread)");
+  // A chunk scores its second half and needs at least one scored prediction: 4 tokens at the least.
+  CLI::Option* ctx = add_numeric_flag(*cmd, "-c,--ctx-size", options->n_ctx,
+                                      "Tokens per chunk (default 512; with --kl-divergence, the base's)",
+                                      NumericRange<int32_t>{.min = 4});
+  add_numeric_flag(*cmd, "--chunks", options->n_chunks, "Chunks to evaluate (default: all)",
+                   NumericRange<int32_t>{.min = 1});
+  add_numeric_flag(*cmd, "-b,--batch-size", options->n_batch,
+                   "Tokens per forward pass; chunks run side by side (default 2048)", NumericRange<int32_t>{.min = 1});
+  add_numeric_flag(*cmd, "-t,--threads", options->n_threads, "Threads (default 0: one per hardware thread)",
+                   thread_count_range());
   cmd->add_option("--kl-divergence-base", options->kld_base,
                   "Save every scored position's log-probabilities to FILE (llama.cpp's format); with "
                   "--kl-divergence, the base to compare against");

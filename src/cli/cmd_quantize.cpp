@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/conversion_progress.h"
+#include "cli/numeric_flags.h"
 #include "model/quantize.h"
 
 namespace hearth::cli {
@@ -19,7 +20,7 @@ struct Options {
   std::string input;
   std::string output;
   std::string type;
-  int threads = 0;
+  int32_t threads = 0;
   bool force = false;
 };
 
@@ -56,7 +57,7 @@ void register_quantize(CLI::App& app, int& exit_code) {
   cmd->add_option("input", options->input, "GGUF model to read")->required();
   cmd->add_option("output", options->output, "GGUF file to write (as OUTPUT.hearth-partial-PID, renamed when complete); must not exist unless --force")->required();
   cmd->add_option("type", options->type, "File type: " + file_type_list())->required();
-  cmd->add_option("--threads", options->threads, "Worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  add_numeric_flag(*cmd, "--threads", options->threads, "Worker threads (default 0: all cores)", thread_count_range());
   cmd->add_flag("--force", options->force, "Replace OUTPUT if it is an existing regular file");
   cmd->callback([options, &exit_code] { exit_code = run_reporting_errors("quantize", [&] { run(*options); }); });
 }

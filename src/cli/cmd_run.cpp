@@ -10,7 +10,9 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/context_size.h"
 #include "cli/default_model.h"
+#include "cli/numeric_flags.h"
 #include "cli/sampling_flags.h"
 #include "hearth/context.h"
 #include "hearth/model.h"
@@ -46,11 +48,7 @@ std::string rate(double count, double seconds) {
 }
 
 void run(const Options& options) {
-  const auto policy = context_overflow_from_name(options.context_overflow);
-  if (!policy) throw std::invalid_argument("--context-overflow must be error, truncate-left or shift");
-  if (options.cache_type != "f16" && options.cache_type != "f32") {
-    throw std::invalid_argument("--cache-type must be f16 or f32");
-  }
+  const ContextOverflow policy = *context_overflow_from_name(options.context_overflow);  // checked by the parser
   const std::filesystem::path path = model_path(options.model);
 
   const auto load_start = Clock::now();
@@ -63,22 +61,23 @@ void run(const Options& options) {
                           .n_threads = options.n_threads,
                           .kv_type = options.cache_type == "f16" ? KvCacheType::f16 : KvCacheType::f32});
   const int32_t n_ctx = context.n_ctx();
+  warn_if_beyond_trained_context("run", *model, n_ctx);
 
   std::vector<int32_t> prompt = tok.tokenize(options.prompt, /*add_special=*/true, /*parse_special=*/false);
   if (prompt.empty()) throw std::invalid_argument("the prompt is empty (and the model adds no BOS token)");
-  // -n -1: as many tokens as the context holds after the prompt (or without end when shifting).
+  // -n -1: as many tokens as the context holds after the prompt; when shifting, where the context never fills,
+  // n_ctx tokens (a bound, so that -n -1 always ends).
   const bool unbounded = options.n_predict < 0;
-  const int32_t max_tokens = unbounded ? (*policy == ContextOverflow::shift
-                                              ? 0
-                                              : std::max<int32_t>(0, n_ctx - static_cast<int32_t>(prompt.size())))
-                                       : options.n_predict;
+  const int32_t max_tokens =
+      !unbounded ? options.n_predict
+                 : (policy == ContextOverflow::shift ? n_ctx
+                                                     : std::max<int32_t>(0, n_ctx - static_cast<int32_t>(prompt.size())));
   const int32_t n_keep = !prompt.empty() && prompt.front() == tok.bos() && tok.add_bos() ? 1 : 0;
-  prompt = fit_prompt(std::move(prompt), max_tokens, n_ctx, *policy, n_keep);
+  prompt = fit_prompt(std::move(prompt), max_tokens, n_ctx, policy, n_keep);
 
   sampling::Sampler sampler(sampling_params(options.sampling));
   for (int32_t token : prompt) sampler.accept(token);
-  sampling::GenerationStop stop([&tok](int32_t id) { return tok.is_eog(id); }, {},
-                                unbounded && *policy == ContextOverflow::shift ? 0 : static_cast<size_t>(max_tokens));
+  sampling::GenerationStop stop([&tok](int32_t id) { return tok.is_eog(id); }, {}, static_cast<size_t>(max_tokens));
   // The prompt shown is the tokens the model reads (after any truncation), through the same detokenizer as the
   // continuation so the two join as one text; hidden, the continuation starts the text mid-sequence.
   tokenizer::StreamingDetokenizer detokenizer(tok, /*show_special=*/false, /*sequence_start=*/options.display_prompt);
@@ -102,7 +101,7 @@ void run(const Options& options) {
   int32_t n_generated = 0;
   int32_t n_shifted = 0;
   size_t logits_index = prompt.size() - 1;
-  while (max_tokens > 0 || (unbounded && *policy == ContextOverflow::shift)) {
+  while (max_tokens > 0) {
     const int32_t token = sampler.sample(context.logits(logits_index));
     sampler.accept(token);
     ++n_generated;
@@ -111,7 +110,7 @@ void run(const Options& options) {
     std::fflush(stdout);
     if (n_generated == 1) first_token_seconds = seconds_since(prompt_start);
     if (stop.done()) break;
-    if (*policy == ContextOverflow::shift) n_shifted += make_room(context, 0, n_keep);
+    if (policy == ContextOverflow::shift) n_shifted += make_room(context, 0, n_keep);
     batch.clear();
     batch.add(token, context.seq_pos_max(0) + 1, 0, true);
     context.decode(batch);
@@ -148,14 +147,21 @@ void register_run(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt");
   cmd->add_option("-m,--model", options->model, "GGUF model (default: default.gguf in $HEARTH_MODELS or ~/.cache/hearth/models)");
   cmd->add_option("-p,--prompt", options->prompt, "Prompt text")->required();
-  cmd->add_option("-n,--n-predict", options->n_predict, "Tokens to generate (default 128; -1: until the context is full)");
-  cmd->add_option("-c,--ctx-size", options->n_ctx, "Context size in tokens (default: the model's, at most 4096)");
-  cmd->add_option("-b,--batch-size", options->n_batch, "Most prompt tokens per forward pass (default 512)");
-  cmd->add_option("-t,--threads", options->n_threads, "Threads (default: one per hardware thread)");
+  add_numeric_flag(*cmd, "-n,--n-predict", options->n_predict,
+                   "Tokens to generate (default 128; 0: none; -1: until the context is full, with shift n_ctx tokens)",
+                   NumericRange<int32_t>{.min = -1});
+  add_numeric_flag(*cmd, "-c,--ctx-size", options->n_ctx, "Context size in tokens (default 0: the model's, at most 4096)",
+                   NumericRange<int32_t>{.min = 0});
+  add_numeric_flag(*cmd, "-b,--batch-size", options->n_batch, "Most prompt tokens per forward pass (default 512)",
+                   NumericRange<int32_t>{.min = 1});
+  add_numeric_flag(*cmd, "-t,--threads", options->n_threads, "Threads (default 0: one per hardware thread)",
+                   thread_count_range());
   add_sampling_flags(*cmd, options->sampling);
   cmd->add_option("--context-overflow", options->context_overflow,
-                  "When prompt + n-predict exceed the context: error (default), truncate-left or shift");
-  cmd->add_option("--cache-type", options->cache_type, "KV cache precision: f16 (default) or f32");
+                  "When prompt + n-predict exceed the context: error (default), truncate-left or shift")
+      ->check(CLI::IsMember({"error", "truncate-left", "shift"}));
+  cmd->add_option("--cache-type", options->cache_type, "KV cache precision: f16 (default) or f32")
+      ->check(CLI::IsMember({"f16", "f32"}));
   cmd->add_flag("!--no-display-prompt", options->display_prompt, "Print only the continuation, not the prompt first");
   on_run(*cmd, "run", exit_code, [options] {
     run(*options);

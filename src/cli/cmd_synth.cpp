@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/conversion_progress.h"
+#include "cli/numeric_flags.h"
 #include "model/synth.h"
 
 namespace hearth::cli {
@@ -18,7 +19,7 @@ struct Options {
   std::string type = "F16";
   uint64_t seed = 0;
   std::string output;
-  int threads = 0;
+  int32_t threads = 0;
   bool quiet = false;
   bool force = false;
 };
@@ -60,9 +61,10 @@ void register_synth(CLI::App& app, int& exit_code) {
   cmd->add_option("--shape", options->shape, "Model shape: " + shape_list())->required();
   cmd->add_option("--vocab", options->vocab, "Vocab-only GGUF whose tokenizer.* metadata is copied")->required();
   cmd->add_option("--type", options->type, "File type (default F16): " + file_type_list());
-  cmd->add_option("--seed", options->seed, "Random seed (default 0); the same seed gives the same file");
+  add_numeric_flag(*cmd, "--seed", options->seed, "Random seed (default 0); the same seed gives the same file",
+                   NumericRange<uint64_t>{});
   cmd->add_option("--out", options->output, "GGUF file to write; must not exist unless --force")->required();
-  cmd->add_option("--threads", options->threads, "Worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  add_numeric_flag(*cmd, "--threads", options->threads, "Worker threads (default 0: all cores)", thread_count_range());
   cmd->add_flag("--force", options->force, "Replace --out if it is an existing regular file");
   cmd->add_flag("--quiet", options->quiet, "No per-tensor progress");
   cmd->callback([options, &exit_code] { exit_code = run_reporting_errors("synth", [&] { run(*options); }); });

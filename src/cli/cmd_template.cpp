@@ -1,8 +1,10 @@
 // `hearth template`: render a chat template for a conversation and print the prompt exactly as the model would
 // see it. The template comes from a file, from a GGUF model's tokenizer.chat_template (or the built-in fallback
 // for its architecture when it has none), or from the built-in set by name.
+#include <charconv>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -28,13 +30,64 @@ struct Options {
   std::optional<std::string> eos;
 };
 
+// The first integer literal in JSON text `text` outside the int64 range, if any. Templates see such an integer
+// as a double (nlohmann parses one beyond 64 bits as a double, the template engine's integers are int64), which
+// renders as 1.2345678901234568e+29 where Python's json module keeps every digit and Jinja prints them all; the
+// prompt would differ from the reference, so it is refused instead. `text` must be valid JSON: outside strings,
+// every '-' or digit starts a number.
+std::optional<std::string_view> integer_beyond_int64(std::string_view text) {
+  const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      continue;
+    }
+    if (c != '-' && !is_digit(c)) continue;
+    size_t end = i + 1;
+    while (end < text.size() && is_digit(text[end])) ++end;
+    const bool integral = end == text.size() || (text[end] != '.' && text[end] != 'e' && text[end] != 'E');
+    if (integral) {
+      const std::string_view literal = text.substr(i, end - i);
+      const char* last = literal.data() + literal.size();
+      int64_t value = 0;
+      if (std::from_chars(literal.data(), last, value).ec != std::errc{}) return literal;
+    }
+    while (end < text.size() && (is_digit(text[end]) || std::string_view(".eE+-").find(text[end]) != std::string_view::npos)) {
+      ++end;
+    }
+    i = end - 1;
+  }
+  return std::nullopt;
+}
+
 chat::json read_json(const std::string& path, std::string_view what) {
   const std::string text = read_text_file(path, fmt::format("{} file", what));
+  chat::json value;
   try {
-    return chat::json::parse(text);
-  } catch (const chat::json::parse_error& e) {
-    throw std::runtime_error(fmt::format("{} file '{}' is not valid JSON: {}", what, path, e.what()));
+    value = chat::json::parse(text);
+  } catch (const chat::json::exception& e) {
+    // e.what() starts "[json.exception.out_of_range.406] " (1e999 overflows a double): the id says nothing to
+    // the user, the rest does.
+    const std::string message = e.what();
+    const size_t id_end = message.starts_with("[json.exception.") ? message.find("] ") : std::string::npos;
+    throw std::runtime_error(fmt::format("{} file '{}' is not valid JSON: {}", what, printable(path),
+                                         id_end == std::string::npos ? message : message.substr(id_end + 2)));
   }
+  if (const auto literal = integer_beyond_int64(text)) {
+    throw std::runtime_error(fmt::format("{} file '{}' holds the integer {}, outside the 64-bit signed range that "
+                                         "templates render exactly", what, printable(path), printable(*literal)));
+  }
+  return value;
 }
 
 // The text of token `id_key` (e.g. tokenizer.ggml.bos_token_id) in the model's vocabulary, or "" if unset.
@@ -58,8 +111,8 @@ void run(const Options& options) {
     source = std::string(chat::builtin_template(options.builtin));
   } else {
     const gguf::File file = gguf::File::open(options.model_file);
-    if (const gguf::Value* embedded = file.find("tokenizer.chat_template")) {
-      source = std::string(embedded->as<std::string_view>());
+    if (file.contains("tokenizer.chat_template")) {
+      source = std::string(file.get<std::string_view>("tokenizer.chat_template"));  // its error names the key
     } else {
       const std::string architecture = file.get_or<std::string>("general.architecture", "");
       const bool bpe = file.get_or<std::string>("tokenizer.ggml.model", "") == "gpt2";

@@ -3,19 +3,25 @@
 
 #include <cstdio>
 #include <exception>
+#include <type_traits>
 
 #include <CLI/CLI.hpp>
 
 namespace hearth::cli {
 
-// Makes `body` the callback of subcommand `cmd` named `name`: exit code 0 when it returns, and when it throws,
-// one "hearth NAME: message" line on stderr (after whatever it printed to stdout) and exit code 1.
+// Makes `body` the callback of subcommand `cmd` named `name`: exit code 0 when it returns (or what it returns, if
+// it returns an int), and when it throws, one "hearth NAME: message" line on stderr (after whatever it printed to
+// stdout) and exit code 1.
 template <typename Body>
 void on_run(CLI::App& cmd, const char* name, int& exit_code, Body body) {
   cmd.callback([name, &exit_code, body] {
     try {
-      body();
-      exit_code = 0;
+      if constexpr (std::is_same_v<decltype(body()), int>) {
+        exit_code = body();
+      } else {
+        body();
+        exit_code = 0;
+      }
     } catch (const std::exception& e) {
       std::fflush(stdout);
       std::fprintf(stderr, "hearth %s: %s\n", name, e.what());

@@ -24,10 +24,11 @@ struct SamplingFlags {
 void add_sampling_flags(CLI::App& cmd, SamplingFlags& flags);
 
 // The sampler's parameters after the parse: without -s the seed stays unset, so that each run draws a fresh one.
-// A malformed --logit-bias is a CLI::ValidationError naming it.
+// (A malformed --logit-bias was refused by the parse.)
 sampling::SamplingParams sampling_params(const SamplingFlags& flags);
 
-// One --logit-bias value: the token id and the bias (llama.cpp's form, e.g. "15043+1", "15043-0.5", "2-inf").
+// One --logit-bias value: the token id and the bias (llama.cpp's form, e.g. "15043+1", "15043-0.5", "2-inf");
+// a CLI::ValidationError otherwise.
 std::pair<sampling::TokenId, float> parse_logit_bias(const std::string& text);
 
 }  // namespace hearth::cli

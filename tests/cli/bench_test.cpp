@@ -57,10 +57,10 @@ TEST(CliBench, JsonHasOneObjectPerTestWithPositiveNumbers) {
 
 TEST(CliBench, BadFlagIsAUsageError) {
   // The model is never opened: flags are checked first.
-  for (const std::string flags : {"-p 128,x", "-n 0 -p 0", "-r 0", "-t 0", "-d -1"}) {
+  for (const std::string flags : {"-p 128,x", "-n 0 -p 0", "-r 0", "-t -1", "-t 100000", "-d -1", "-r 99999999999"}) {
     const auto result = test::run_command(hearth() + " bench -m missing.gguf " + flags + " 2>&1");
     EXPECT_EQ(result.exit_code, 2) << flags << "\n" << result.out;
-    EXPECT_EQ(result.out.find("hearth bench: "), 0u) << result.out;
+    EXPECT_EQ(result.out.find("hearth: error: "), 0u) << result.out;
     EXPECT_EQ(result.out.find('\n'), result.out.size() - 1) << "one line: " << result.out;
   }
 }

@@ -143,6 +143,29 @@ TEST(CliChat, StopsAtTheTemplatesEndOfTurnText) {
   EXPECT_EQ(stopped.out, plain.out.substr(0, plain.out.find("_whatsnew")) + "\n");
 }
 
+TEST(CliChat, ZeroTokensPerReplyMeansNoneAsInRun) {
+  const auto result = chat("Hello\n", "-n 0");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  ASSERT_EQ(result.turns.size(), 1u) << result.err;
+  EXPECT_EQ(result.turns[0].generated, 0);
+  EXPECT_NE(result.err.find("end: max-tokens"), std::string::npos) << result.err;
+}
+
+TEST(CliChat, SigintWithStdinAPipeEndsTheChatCleanly) {
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "chat_sigint";
+  std::filesystem::create_directories(dir);
+  // The pipe stays open after the first message, so the chat is waiting for the next line (or, on a slow
+  // machine, still replying) when SIGINT comes; it was killed by the signal before.
+  const std::string command = "(printf 'Hello\\n'; sleep 8) | " + (test::bin_dir() / "hearth").string() + " chat -m " +
+                              (test::shared_dir() / "models/hearth-demo-13m-q8_0.gguf").string() +
+                              " --temp 0 -n 16 -t 2 > " + (dir / "out.txt").string() + " 2>&1 & pid=$!; sleep 3; " +
+                              "kill -INT $pid; wait $pid; echo $?";
+  const auto result = test::run_command(command);
+  EXPECT_EQ(result.out, "130\n");
+  const std::string out = read_all(dir / "out.txt");
+  EXPECT_TRUE(out.ends_with("(interrupted)\n")) << out;
+}
+
 TEST(CliChat, MissingModelFails) {
   const auto result = test::run_command((test::bin_dir() / "hearth").string() +
                                         " chat -m /nonexistent.gguf < /dev/null 2>&1");

@@ -35,6 +35,9 @@ struct Job {
   std::optional<Tokenizer> tokenizer;
   std::vector<std::vector<int32_t>> peer_ids;
   std::vector<std::vector<int32_t>> peer_special_ids;
+  // When set, the texts we tokenize, with `texts` their reading by llama.cpp (broken UTF-8, which JSON cannot
+  // carry to the peer, with U+FFFD where llama.cpp puts it).
+  std::vector<std::string> broken_texts;
 };
 
 std::string run_command(const std::string& command, int& status) {
@@ -68,6 +71,37 @@ std::vector<std::string> texts_with_specials(const Tokenizer& tokenizer, const s
     }
   }
   return out;
+}
+
+// Broken UTF-8 as llama.cpp reads it for byte-level BPE (unicode_cpts_from_utf8): a byte that does not start a
+// complete sequence of the length its high bits announce becomes U+FFFD, and reading goes on at the next byte.
+// Only for texts whose complete sequences are valid UTF-8 (no overlongs or surrogates, which llama.cpp decodes
+// unchecked and JSON cannot carry).
+std::string as_llama_cpp_reads_it(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    const size_t length = lead < 0x80 ? 1 : (lead & 0x40) == 0 ? 0 : (lead & 0x20) == 0 ? 2 : (lead & 0x10) == 0 ? 3
+                                                                     : (lead & 0x08) == 0 ? 4 : 0;
+    bool complete = length > 0 && i + length <= text.size();
+    for (size_t k = 1; complete && k < length; ++k) complete = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    if (complete) {
+      out.append(text, i, length);
+      i += length;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+const std::vector<std::string>& broken_utf8_texts() {
+  static const std::vector<std::string> texts = {
+      "\xFF", "\x80", "a\x80z", "\xC3", "\xC3(", "\xE2\x82", "\xE2\x82(", "\xF0\x9F\xA6", "\xF0\x9F\xA6 z",
+      "\xFE\xFF", "ok \xE2\x96 then \xE2\x96\x81", "caf\xE9 au lait", "\xE2\x82\xAC\xE2 100", "x\xF8\x88\x80y",
+      "  \x80\x80  \xC3\xA9\xC3", "Hello\xFFworld \xF0\x9F\x98\x80\xF0"};
+  return texts;
 }
 
 // GPT-2's vocabulary cut to its first `n_tokens` tokens (bytes first, then merge results in merge order)
@@ -114,6 +148,14 @@ class Jobs {
       add(std::string(pre) + "@gpt-2", "gpt-2", pre, texts, false);
     }
     add("deepseek-coder", "deepseek-llm", "deepseek-coder", texts, false);
+    // Broken UTF-8 (issue 19, finding 15): byte-level BPE reads it as llama.cpp does, and WordPiece drops what
+    // llama.cpp drops (U+FFFD among them).
+    for (const auto* name : {"llama-bpe", "qwen2", "gpt-2", "bert-bge"}) {
+      std::vector<std::string> read;
+      for (const std::string& text : broken_utf8_texts()) read.push_back(as_llama_cpp_reads_it(text));
+      add(std::string("broken-utf8@") + name, name, "", read, false);
+      jobs_.back().broken_texts = broken_utf8_texts();
+    }
   }
   ~Jobs() {
     std::error_code ignored;
@@ -238,9 +280,14 @@ void expect_round_trip(const Tokenizer& tokenizer, const std::vector<std::string
 TEST(PeerConformance, EveryVocabularyAndPreTokenizer) {
   Jobs jobs;
   jobs.run_peer();
-  ASSERT_EQ(jobs.all().size(), 35u);
+  ASSERT_EQ(jobs.all().size(), 39u);
   for (const Job& job : jobs.all()) {
     SCOPED_TRACE("vocabulary " + job.label);
+    if (!job.broken_texts.empty()) {
+      // Our ids for the broken bytes are llama.cpp's for its reading of them.
+      expect_same_ids(*job.tokenizer, job.broken_texts, job.peer_ids, false);
+      continue;
+    }
     expect_same_ids(*job.tokenizer, job.texts, job.peer_ids, false);
     if (!job.special_texts.empty()) expect_same_ids(*job.tokenizer, job.special_texts, job.peer_special_ids, true);
     expect_round_trip(*job.tokenizer, job.texts);
