@@ -178,6 +178,17 @@ inline __m256i pair_factors(const uint8_t (&f)[8]) {
 template <int NT>
 inline __m256 accumulate_super_block(const __m256i (&sums)[NT], const __m256i (&mins)[NT], float dw, float dminw,
                                      const float (&dx)[NT], __m256 acc) {
+  if constexpr (NT == 1) {
+    // One token: [sum, min] from two horizontal adds, instead of the four-token tree over zeros.
+    __m256i pair = _mm256_hadd_epi32(sums[0], mins[0]);  // per half: s01 s23 m01 m23
+    pair = _mm256_hadd_epi32(pair, pair);                  // per half: s m s m
+    const __m128i total = _mm_add_epi32(_mm256_castsi256_si128(pair), _mm256_extracti128_si256(pair, 1));
+    const __m128i s_total = _mm_and_si128(total, _mm_setr_epi32(-1, 0, 0, 0));
+    const __m128i m_total = _mm_and_si128(_mm_shuffle_epi32(total, _MM_SHUFFLE(0, 0, 0, 1)), _mm_setr_epi32(-1, 0, 0, 0));
+    const __m256 totals = _mm256_cvtepi32_ps(_mm256_set_m128i(m_total, s_total));
+    const __m256 factors = _mm256_set_m128(_mm_set_ss(dminw * dx[0]), _mm_set_ss(dw * dx[0]));
+    return _mm256_fmadd_ps(totals, factors, acc);
+  }
   __m256i s[4], m[4];
   float d[4];
   for (int t = 0; t < 4; ++t) {
@@ -211,14 +222,40 @@ void tile_q4_K(const std::byte* weight_row, const std::byte* activations, uint64
   const BlockQ8_K* x[NT];
   for (int t = 0; t < NT; ++t) x[t] = row_of<BlockQ8_K>(activations, row_bytes, t);
   __m256 acc = _mm256_setzero_ps();
-  const __m256i low_mask = _mm256_set1_epi8(15);
   for (int64_t b = 0; b < n / kQK_K; ++b) {
     const BlockQ4_K& wb = w[b];
     const ScalesMins factors = unpack_scales_mins_bytes(wb.scales);
     const __m256i group_mins = pair_factors(factors.min);
-    // Two accumulators per token (low and high nibbles) keep twice as many independent chains in flight.
-    __m256i sums[NT], high_sums[NT], mins[NT];
+    __m256i sums[NT], mins[NT];
     float dx[NT];
+#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
+    // One 512-bit register per 64 elements: low nibbles then high nibbles, as the activations lie, so each token
+    // takes one multiply and one accumulate per 64 elements; the scale words come from one permute.
+    const __m512i scale_words = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64(
+        reinterpret_cast<const __m128i*>(factors.scale))));
+    constexpr __mmask32 kUpperWords = 0xFFFF0000u;
+    const __m512i low_mask512 = _mm512_set1_epi8(15);
+    __m512i wide[NT];
+    for (int t = 0; t < NT; ++t) wide[t] = _mm512_setzero_si512();
+    for (int j = 0; j < 4; ++j) {
+      // Both halves hold the 32 packed bytes; the upper half's words are shifted to bring up the high nibbles.
+      const __m512i both = _mm512_broadcast_i64x4(load(wb.qs + 32 * j));
+      const __m512i q = _mm512_and_si512(_mm512_mask_srli_epi16(both, kUpperWords, both, 4), low_mask512);
+      const __m512i scales = _mm512_permutexvar_epi16(
+          _mm512_mask_blend_epi16(kUpperWords, _mm512_set1_epi16(static_cast<int16_t>(2 * j)),
+                                  _mm512_set1_epi16(static_cast<int16_t>(2 * j + 1))),
+          scale_words);
+      for (int t = 0; t < NT; ++t) {
+        wide[t] = _mm512_dpwssd_epi32(wide[t], _mm512_maddubs_epi16(q, _mm512_loadu_si512(x[t][b].qs + 64 * j)),
+                                      scales);
+      }
+    }
+    for (int t = 0; t < NT; ++t) {
+      sums[t] = _mm256_add_epi32(_mm512_castsi512_si256(wide[t]), _mm512_extracti64x4_epi64(wide[t], 1));
+#else
+    // Two accumulators per token (low and high nibbles) keep twice as many independent chains in flight.
+    const __m256i low_mask = _mm256_set1_epi8(15);
+    __m256i high_sums[NT];
     for (int t = 0; t < NT; ++t) sums[t] = high_sums[t] = _mm256_setzero_si256();
     for (int j = 0; j < 4; ++j) {  // 64 elements: low nibbles are group 2j, high nibbles group 2j + 1
       const __m256i packed = load(wb.qs + 32 * j);
@@ -234,6 +271,7 @@ void tile_q4_K(const std::byte* weight_row, const std::byte* activations, uint64
     }
     for (int t = 0; t < NT; ++t) {
       sums[t] = _mm256_add_epi32(sums[t], high_sums[t]);
+#endif
       mins[t] = _mm256_madd_epi16(load_bsums(x[t][b]), group_mins);
       dx[t] = x[t][b].d;
     }
