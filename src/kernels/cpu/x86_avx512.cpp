@@ -1,5 +1,10 @@
 // The x86 vector kernels compiled for AVX-512 (F, BW, VL, VNNI) on top of AVX2 (CMake sets the flags for this file
 // only): VNNI's dpbusd takes the Q8_0-family products to int32 in one instruction.
+// GCC 12's own AVX-512 intrinsics (_mm512_broadcast_i64x4 and others) trip -Wmaybe-uninitialized inside their
+// headers (GCC bug 105593); nothing in this file is read uninitialized.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "kernels/cpu/attention_x86.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/float_tiles_x86.h"
