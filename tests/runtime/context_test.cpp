@@ -1,4 +1,5 @@
-// Context: batching never changes results (one batch, token by token, split passes, several sequences at once),
+// Context: batching never changes a bit of the results (one batch, token by token, split passes, several sequences
+// at once, generation beside seven other sequences),
 // cache edits (remove, shift, make_room) keep later logits right, bad batches are refused without side effects,
 // and the memory it reserves is what it reports.
 #include <gtest/gtest.h>
@@ -108,6 +109,32 @@ TEST(Context, TwoSequencesInOneBatchEqualEachRunAlone) {
   EXPECT_EQ(max_difference(together[1], decode_batch(alone, second)), 0.0f);
   EXPECT_EQ(both.seq_length(0), static_cast<int32_t>(first.size()));
   EXPECT_EQ(both.seq_length(1), static_cast<int32_t>(second.size()));
+}
+
+TEST(Context, GenerationBesideSevenOtherSequencesGivesTheSameBitsAsAlone) {
+  // As a server decodes: eight sequences with prompts of different lengths, then generation steps of one token per
+  // sequence in one batch. Sequence 0's logits must be the bits it gets when it is decoded alone.
+  const char* prompts[8] = {"Debian packages", "A list comprehension builds", "import os", "The Python interpreter",
+                            "apt-get install", "def main():", "Unit tests", "A dictionary maps keys to"};
+  std::vector<std::vector<int32_t>> tokens;
+  for (const char* prompt : prompts) tokens.push_back(demo_tokens(prompt));
+  const std::vector<int32_t> steps = demo_tokens(" and then it runs the next line");
+  Context crowd(demo_model(), options(256, 8, 8));
+  for (int32_t seq = 0; seq < 8; ++seq) decode_batch(crowd, tokens[seq], seq);
+  Logits beside;
+  for (size_t step = 1; step < steps.size(); ++step) {
+    Batch batch;
+    for (int32_t seq = 0; seq < 8; ++seq) {
+      batch.add(steps[step], static_cast<int32_t>(tokens[seq].size() + step - 1), seq, true);
+    }
+    crowd.decode(batch);
+    beside.emplace_back(crowd.logits(0).begin(), crowd.logits(0).end());
+  }
+  Context alone(demo_model(), options(256, 8));
+  decode_batch(alone, tokens[0]);
+  const std::vector<int32_t> own_steps(steps.begin() + 1, steps.end());
+  const Logits by_itself = decode_one_by_one(alone, own_steps, 0, static_cast<int32_t>(tokens[0].size()));
+  EXPECT_EQ(max_difference(beside, by_itself), 0.0f);
 }
 
 TEST(Context, EveryArchitecturePathBatchesConsistently) {
