@@ -143,7 +143,7 @@ namespace hearth::kernels::cpu {
 
 uint64_t activation_row_bytes(TensorType format, int64_t n) {
   switch (format) {
-    case TensorType::Q8_0: return static_cast<uint64_t>(n / kBlock32) * sizeof(tensor::BlockQ8_0);
+    case TensorType::Q8_0: return q8_0_scales_offset(n) + static_cast<uint64_t>(n / kBlock32) * sizeof(float);
     case TensorType::Q8_1: return static_cast<uint64_t>(n / kBlock32) * sizeof(tensor::BlockQ8_1);
     case TensorType::Q8_K: return static_cast<uint64_t>(n / kBlock256) * sizeof(tensor::BlockQ8_K);
     default: throw std::invalid_argument("activation_row_bytes: " + std::string(type_name(format)) + " is not a block format");
@@ -155,8 +155,10 @@ void quantize_activations(TensorType format, const float* x, std::byte* out, int
   switch (format) {
     case TensorType::Q8_0: {
       auto* blocks = reinterpret_cast<tensor::BlockQ8_0*>(out);
+      auto* scales = reinterpret_cast<float*>(out + q8_0_scales_offset(n));
       for (int64_t b = 0; b < n / kBlock32; ++b) {
         blocks[b].d = tensor::fp32_to_fp16(quantize_block32(x + b * kBlock32, blocks[b].qs));
+        scales[b] = tensor::fp16_to_fp32(blocks[b].d);
       }
       return;
     }

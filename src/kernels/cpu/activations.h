@@ -27,11 +27,18 @@ int64_t activation_block(TensorType format);
 // n is a multiple of activation_block(format); out may be x. NaN stays NaN; an all-zero block stays zero.
 void round_activations(TensorType format, const float* x, float* out, int64_t n);
 
-// Bytes of n activations as blocks of `format` (Q8_0, Q8_1 or Q8_K), n a multiple of the block.
+// Bytes of n activations as blocks of `format` (Q8_0, Q8_1 or Q8_K), n a multiple of the block. A Q8_0 row is
+// followed by its blocks' scales as f32 (from q8_0_scales_offset(n) on): every weight row of a product multiplies
+// by them, so they are converted from fp16 once per activation row rather than once per weight row. Rows are a
+// multiple of 4 bytes, so rows of an aligned buffer keep those floats aligned.
 uint64_t activation_row_bytes(TensorType format, int64_t n);
+inline uint64_t q8_0_scales_offset(int64_t n) {
+  return (static_cast<uint64_t>(n / 32) * 34 + 3) / 4 * 4;  // the blocks (34 bytes each), rounded up to 4
+}
 
 // The same rounding as round_activations, kept as blocks (GGUF's Q8_0/Q8_1/Q8_K layouts: integers and scales) for
-// the integer dot products of quant_dot.h. Q8_1's s is d * sum(q); Q8_K's bsums are the sums of 16-value groups.
+// the integer dot products of quant_dot.h, Q8_0's followed by its scales in f32. Q8_1's s is d * sum(q); Q8_K's
+// bsums are the sums of 16-value groups.
 void quantize_activations(TensorType format, const float* x, std::byte* out, int64_t n);
 
 }  // namespace hearth::kernels::cpu

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/cpu/activations.h"
 #include "kernels/cpu/quant_tiles.h"
 #include "kernels/cpu/simd_x86.h"
 #include "tensor/blocks.h"
@@ -72,6 +73,11 @@ inline __m256i two_scales(int lo, int hi) {
   return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(hi)), _mm_set1_epi16(static_cast<int16_t>(lo)));
 }
 
+// The f32 block scales that follow a Q8_0 activation row of n elements (activations.h).
+inline const float* q8_0_scales(const std::byte* activations, uint64_t row_bytes, int t, int64_t n) {
+  return reinterpret_cast<const float*>(activations + row_bytes * static_cast<uint64_t>(t) + q8_0_scales_offset(n));
+}
+
 template <typename Block>
 inline const Block* row_of(const std::byte* activations, uint64_t row_bytes, int t) {
   return reinterpret_cast<const Block*>(activations + row_bytes * static_cast<uint64_t>(t));
@@ -82,15 +88,20 @@ template <int NT>
 void tile_q8_0(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out) {
   const auto* w = reinterpret_cast<const BlockQ8_0*>(weight_row);
   const BlockQ8_0* x[NT];
+  const float* dx[NT];
   __m256 acc[NT];
-  for (int t = 0; t < NT; ++t) x[t] = row_of<BlockQ8_0>(activations, row_bytes, t), acc[t] = _mm256_setzero_ps();
+  for (int t = 0; t < NT; ++t) {
+    x[t] = row_of<BlockQ8_0>(activations, row_bytes, t);
+    dx[t] = q8_0_scales(activations, row_bytes, t, n);
+    acc[t] = _mm256_setzero_ps();
+  }
   for (int64_t b = 0; b < n / kQK; ++b) {
     const __m256i qw = load(w[b].qs);
     const __m256i magnitude = _mm256_sign_epi8(qw, qw);
     const float dw = half_to_float(w[b].d);
     for (int t = 0; t < NT; ++t) {
       const __m256i lanes = dot_quads(magnitude, _mm256_sign_epi8(load(x[t][b].qs), qw));
-      const float d = dw * half_to_float(x[t][b].d);
+      const float d = dw * dx[t][b];
       acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc[t]);
     }
   }
@@ -104,8 +115,13 @@ void tile_b32(const std::byte* weight_row, const std::byte* activations, uint64_
               __m256i table) {
   const auto* w = reinterpret_cast<const Block*>(weight_row);
   const BlockQ8_0* x[NT];
+  const float* dx[NT];
   float acc[NT];
-  for (int t = 0; t < NT; ++t) x[t] = row_of<BlockQ8_0>(activations, row_bytes, t), acc[t] = 0.0f;
+  for (int t = 0; t < NT; ++t) {
+    x[t] = row_of<BlockQ8_0>(activations, row_bytes, t);
+    dx[t] = q8_0_scales(activations, row_bytes, t, n);
+    acc[t] = 0.0f;
+  }
   const __m128i low_mask = _mm_set1_epi8(15);
   for (int64_t b = 0; b < n / kQK; ++b) {
     const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
@@ -116,7 +132,7 @@ void tile_b32(const std::byte* weight_row, const std::byte* activations, uint64_
     const float dw = half_to_float(w[b].d);
     for (int t = 0; t < NT; ++t) {
       const int32_t sum = sum_lanes(dot_quads(magnitude, _mm256_sign_epi8(load(x[t][b].qs), qw)));
-      acc[t] = std::fma(static_cast<float>(sum), dw * half_to_float(x[t][b].d), acc[t]);
+      acc[t] = std::fma(static_cast<float>(sum), dw * dx[t][b], acc[t]);
     }
   }
   for (int t = 0; t < NT; ++t) out[t] = acc[t];
@@ -479,8 +495,13 @@ template <int NT>
 void tile_q5_0(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out) {
   const auto* w = reinterpret_cast<const BlockQ5_0*>(weight_row);
   const BlockQ8_0* x[NT];
+  const float* dx[NT];
   __m256 acc[NT];
-  for (int t = 0; t < NT; ++t) x[t] = row_of<BlockQ8_0>(activations, row_bytes, t), acc[t] = _mm256_setzero_ps();
+  for (int t = 0; t < NT; ++t) {
+    x[t] = row_of<BlockQ8_0>(activations, row_bytes, t);
+    dx[t] = q8_0_scales(activations, row_bytes, t, n);
+    acc[t] = _mm256_setzero_ps();
+  }
   for (int64_t b = 0; b < n / kQK; ++b) {
     const __m256i qw = _mm256_sub_epi8(_mm256_or_si256(nibble_codes(w[b].qs), high_bit_bytes(w[b].qh)),
                                        _mm256_set1_epi8(16));
@@ -488,7 +509,7 @@ void tile_q5_0(const std::byte* weight_row, const std::byte* activations, uint64
     const float dw = half_to_float(w[b].d);
     for (int t = 0; t < NT; ++t) {
       const __m256i lanes = dot_quads(magnitude, _mm256_sign_epi8(load(x[t][b].qs), qw));
-      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * half_to_float(x[t][b].d)), _mm256_cvtepi32_ps(lanes), acc[t]);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[t][b]), _mm256_cvtepi32_ps(lanes), acc[t]);
     }
   }
   for (int t = 0; t < NT; ++t) out[t] = fold_lanes(acc[t]);
