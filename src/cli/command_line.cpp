@@ -64,6 +64,9 @@ int parse_command_line(int argc, const char* const* argv, Execution execution, s
   CLI::App app{"Hearth: run large language models locally from GGUF files"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "hearth 0.1.0");
+  // A flag takes no value: CLI11 would read `--flag=VALUE` as a count through std::stoll, whose out-of-range
+  // exception is no usage error. Refused here as one.
+  app.option_defaults()->disable_flag_override();
   int exit_code = 0;
   register_commands(app, exit_code);
   if (execution == Execution::parse_only) app.parse_complete_callback([] { throw ParsedWithoutRunning{}; });

@@ -61,6 +61,9 @@ TEST(UsageErrors, BadValuesAreOneLineWithTheRange) {
   expect_usage_error("run -p hi --cache-type q4", "--cache-type");
   expect_usage_error("tokenize -m m --ids --pieces", "excludes");
   expect_usage_error("run -p hi --logit-bias 12x", "--logit-bias: '12x' is not TOKEN+BIAS, TOKEN-BIAS or TOKEN-inf");
+  // A flag takes no value (CLI11 would parse one as a count, and a huge one threw std::out_of_range: exit 1).
+  expect_usage_error("run -p hi --no-display-prompt=99999999999999999999999", "no-display-prompt");
+  expect_usage_error("bench -m m --json=7", "json");
   // A 300-digit value stays a short line (CLI11 used to print a 300-digit bound).
   const Result long_value = hearth("quantize --threads " + std::string(300, '9') + " in out Q4_0");
   EXPECT_EQ(long_value.exit_code, 2);
