@@ -83,10 +83,12 @@ inline const Block* row_of(const std::byte* activations, uint64_t row_bytes, int
   return reinterpret_cast<const Block*>(activations + row_bytes * static_cast<uint64_t>(t));
 }
 
-// Q8_0 by Q8_0 (reference dot_q8_0_q8_0): eight lanes per block, fma by d_w * d_x, folded at the end.
-template <int NT>
-void tile_q8_0(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out) {
-  const auto* w = reinterpret_cast<const BlockQ8_0*>(weight_row);
+// A block of 32 signed weight values by Q8_0 activations in eight lanes, fma by d_w * d_x, folded at the end: the
+// order of the references dot_q8_0_q8_0 and dot_q5_0_q8_0. `values(block)` gives the block's 32 int8 values.
+template <typename Block, int NT, typename Values>
+void tile_signed_lanes(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n,
+                       float* out, Values values) {
+  const auto* w = reinterpret_cast<const Block*>(weight_row);
   const BlockQ8_0* x[NT];
   const float* dx[NT];
   __m256 acc[NT];
@@ -96,16 +98,21 @@ void tile_q8_0(const std::byte* weight_row, const std::byte* activations, uint64
     acc[t] = _mm256_setzero_ps();
   }
   for (int64_t b = 0; b < n / kQK; ++b) {
-    const __m256i qw = load(w[b].qs);
+    const __m256i qw = values(w[b]);
     const __m256i magnitude = _mm256_sign_epi8(qw, qw);
     const float dw = half_to_float(w[b].d);
     for (int t = 0; t < NT; ++t) {
       const __m256i lanes = dot_quads(magnitude, _mm256_sign_epi8(load(x[t][b].qs), qw));
-      const float d = dw * dx[t][b];
-      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc[t]);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[t][b]), _mm256_cvtepi32_ps(lanes), acc[t]);
     }
   }
   for (int t = 0; t < NT; ++t) out[t] = fold_lanes(acc[t]);
+}
+
+template <int NT>
+void tile_q8_0(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out) {
+  tile_signed_lanes<BlockQ8_0, NT>(weight_row, activations, row_bytes, n, out,
+                                   [](const BlockQ8_0& block) { return load(block.qs); });
 }
 
 // Q4_0 and IQ4_NL by Q8_0 (reference dot_b32): per block one exact integer sum, fma by d_w * d_x. The 4-bit codes
@@ -493,26 +500,9 @@ inline __m256i high_bit_bytes(const uint8_t (&qh)[4]) {
 // Q5_0 by Q8_0 (reference dot_q5_0_q8_0): values (q | h << 4) - 16, then as Q8_0.
 template <int NT>
 void tile_q5_0(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out) {
-  const auto* w = reinterpret_cast<const BlockQ5_0*>(weight_row);
-  const BlockQ8_0* x[NT];
-  const float* dx[NT];
-  __m256 acc[NT];
-  for (int t = 0; t < NT; ++t) {
-    x[t] = row_of<BlockQ8_0>(activations, row_bytes, t);
-    dx[t] = q8_0_scales(activations, row_bytes, t, n);
-    acc[t] = _mm256_setzero_ps();
-  }
-  for (int64_t b = 0; b < n / kQK; ++b) {
-    const __m256i qw = _mm256_sub_epi8(_mm256_or_si256(nibble_codes(w[b].qs), high_bit_bytes(w[b].qh)),
-                                       _mm256_set1_epi8(16));
-    const __m256i magnitude = _mm256_sign_epi8(qw, qw);
-    const float dw = half_to_float(w[b].d);
-    for (int t = 0; t < NT; ++t) {
-      const __m256i lanes = dot_quads(magnitude, _mm256_sign_epi8(load(x[t][b].qs), qw));
-      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[t][b]), _mm256_cvtepi32_ps(lanes), acc[t]);
-    }
-  }
-  for (int t = 0; t < NT; ++t) out[t] = fold_lanes(acc[t]);
+  tile_signed_lanes<BlockQ5_0, NT>(weight_row, activations, row_bytes, n, out, [](const BlockQ5_0& block) {
+    return _mm256_sub_epi8(_mm256_or_si256(nibble_codes(block.qs), high_bit_bytes(block.qh)), _mm256_set1_epi8(16));
+  });
 }
 
 // Q4_1 and Q5_1 by Q8_1 (reference dot_offset_q8_1): unsigned q by x in eight lanes, fma by d_w * d_x; the offsets
