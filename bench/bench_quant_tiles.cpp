@@ -41,9 +41,10 @@ void run_matmul(benchmark::State& state, TensorType type, Isa isa, int64_t token
   std::vector<float> y(static_cast<size_t>(kRows * tokens));
   const QuantMatrix matrix{type, weight.data(), w_row, kRows, kCols};
   const QuantTile tile = quant_tile(type, isa);
+  const QuantRowTile row_tile = quant_row_tile(type, isa);
   for (auto _ : state) {
     for (int64_t r = 0; r < kRows; r += kMatmulTileRows) {
-      matmul_quant_rows(matrix, quant_dot_kernel(type), tile, blocks.data(), x_row, tokens, y.data(), kRows, r,
+      matmul_quant_rows(matrix, quant_dot_kernel(type), tile, row_tile, blocks.data(), x_row, tokens, y.data(), kRows, r,
                         r + kMatmulTileRows);
     }
     benchmark::DoNotOptimize(y.data());

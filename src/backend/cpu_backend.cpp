@@ -97,11 +97,12 @@ class CpuBackend final : public Backend {
         }
       });
       const cpu::QuantTile tile = cpu::quant_tile(w.type, isa_);
+      const cpu::QuantRowTile row_tile = cpu::quant_row_tile(w.type, isa_);
       const int64_t n_panels = (w.rows + cpu::kMatmulTileRows - 1) / cpu::kMatmulTileRows;
       pool_.parallel_for(n_panels, [&](int64_t panel, int) {
         const int64_t begin = panel * cpu::kMatmulTileRows;
         const int64_t end = std::min(begin + cpu::kMatmulTileRows, w.rows);
-        cpu::matmul_quant_rows(quant, dot, tile, blocks, row_bytes, x.rows, y.data, y.cols, begin, end);
+        cpu::matmul_quant_rows(quant, dot, tile, row_tile, blocks, row_bytes, x.rows, y.data, y.cols, begin, end);
       });
       return;
     }

@@ -101,6 +101,37 @@ TEST(QuantTiles, GiveTheReferenceBitsForEveryTokenOfEveryTileSize) {
   }
 }
 
+TEST(QuantTiles, RowTilesGiveTheReferenceBitsForEveryRowOfEveryTileSize) {
+  const auto isas = supported_vector_isas();
+  if (isas.empty()) GTEST_SKIP() << "this CPU has no AVX2: only the scalar references run here";
+  int tested = 0;
+  for (Isa isa : isas) {
+    for (TensorType type : kTiledTypes) {
+      const QuantRowTile row_tile = quant_row_tile(type, isa);
+      if (row_tile == nullptr) continue;
+      ++tested;
+      const QuantDot reference = quant_dot_kernel(type);
+      for (int64_t n : {int64_t{256}, int64_t{2048}}) {
+        const auto weight = random_weight(type, kMaxTileRows, n, static_cast<uint32_t>(n) + 9);
+        const auto x = random_activations(type, 1, n, static_cast<uint32_t>(n) + 10);
+        const uint64_t w_row = *row_bytes(type, n);
+        for (int rows = 1; rows <= kMaxTileRows; ++rows) {
+          float out[kMaxTileRows];
+          row_tile(weight.data(), w_row, rows, x.data(), n, out);
+          for (int r = 0; r < rows; ++r) {
+            const float expected = reference(weight.data() + r * w_row, x.data(), n);
+            ASSERT_NE(expected, 0.0f);
+            ASSERT_EQ(std::bit_cast<uint32_t>(out[r]), std::bit_cast<uint32_t>(expected))
+                << type_name(type) << " " << isa_name(isa) << " n=" << n << " row " << r << " of " << rows << ": "
+                << out[r] << " vs " << expected;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(tested, 0) << "no type has a row tile";
+}
+
 TEST(QuantTiles, MatmulResultsDoNotDependOnTheBatch) {
   // Each token's outputs from a batch of 9 (two full tiles and a remainder) must be the bits of that token alone.
   const int64_t n = 512, rows = 24, tokens = 9;
@@ -110,12 +141,13 @@ TEST(QuantTiles, MatmulResultsDoNotDependOnTheBatch) {
     const QuantMatrix w{type, weight.data(), *row_bytes(type, n), rows, n};
     const uint64_t x_row = activation_row_bytes(activation_format(type), n);
     const QuantTile tile = quant_tile(type, cpu_isa());
+    const QuantRowTile row_tile = quant_row_tile(type, cpu_isa());
     std::vector<float> batch(static_cast<size_t>(rows * tokens)), alone(static_cast<size_t>(rows));
-    matmul_quant_rows(w, quant_dot_kernel(type), tile, x.data(), x_row, tokens, batch.data(), rows, 0, rows);
+    matmul_quant_rows(w, quant_dot_kernel(type), tile, row_tile, x.data(), x_row, tokens, batch.data(), rows, 0, rows);
     for (int64_t t = 0; t < tokens; ++t) {
       // The token alone, its rows in two ranges (as two threads would split them).
-      matmul_quant_rows(w, quant_dot_kernel(type), tile, x.data() + t * x_row, x_row, 1, alone.data(), rows, 0, 10);
-      matmul_quant_rows(w, quant_dot_kernel(type), tile, x.data() + t * x_row, x_row, 1, alone.data(), rows, 10, rows);
+      matmul_quant_rows(w, quant_dot_kernel(type), tile, row_tile, x.data() + t * x_row, x_row, 1, alone.data(), rows, 0, 10);
+      matmul_quant_rows(w, quant_dot_kernel(type), tile, row_tile, x.data() + t * x_row, x_row, 1, alone.data(), rows, 10, rows);
       for (int64_t r = 0; r < rows; ++r) {
         ASSERT_EQ(std::bit_cast<uint32_t>(batch[static_cast<size_t>(t * rows + r)]),
                   std::bit_cast<uint32_t>(alone[static_cast<size_t>(r)]))

@@ -35,8 +35,9 @@ void matmul_rows(const QuantMatrix& w, FloatTile float_tile, const float* x, int
   }
 }
 
-void matmul_quant_rows(const QuantMatrix& w, QuantDot dot, QuantTile tile, const std::byte* x, uint64_t x_row_bytes,
-                       int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+void matmul_quant_rows(const QuantMatrix& w, QuantDot dot, QuantTile tile, QuantRowTile row_tile, const std::byte* x,
+                       uint64_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
+                       int64_t row_end) {
   if (tile == nullptr) {
     // Row by row, every token in turn: the weight row stays in the nearest cache while the tokens pass over it.
     for (int64_t r = row_begin; r < row_end; ++r) {
@@ -51,6 +52,15 @@ void matmul_quant_rows(const QuantMatrix& w, QuantDot dot, QuantTile tile, const
   for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxTileTokens) {
     const int group = static_cast<int>(std::min<int64_t>(kMaxTileTokens, n_tokens - t0));
     const std::byte* activations = x + static_cast<uint64_t>(t0) * x_row_bytes;
+    if (group == 1 && row_tile != nullptr) {
+      for (int64_t r = row_begin; r < row_end; r += kMaxTileRows) {
+        const int rows = static_cast<int>(std::min<int64_t>(kMaxTileRows, row_end - r));
+        float out[kMaxTileRows];
+        row_tile(w.row(r), w.row_bytes, rows, activations, w.cols, out);
+        for (int i = 0; i < rows; ++i) y[t0 * y_stride + r + i] = out[i];
+      }
+      continue;
+    }
     for (int64_t r = row_begin; r < row_end; ++r) {
       float out[kMaxTileTokens];
       tile(w.row(r), activations, x_row_bytes, group, w.cols, out);

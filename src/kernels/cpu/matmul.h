@@ -39,10 +39,12 @@ void matmul_rows(const QuantMatrix& w, FloatTile float_tile, const float* x, int
                  int64_t y_stride, int64_t row_begin, int64_t row_end, float* scratch);
 
 // The same product with the activations already quantized to blocks (activations.h), token t's row at
-// x + t * x_row_bytes: by `tile` (quant_tiles.h) where there is one, else by the reference `dot` (quant_dot.h), which
-// give the same bits. Each output depends only on its weight row and its token.
-void matmul_quant_rows(const QuantMatrix& w, QuantDot dot, QuantTile tile, const std::byte* x, uint64_t x_row_bytes,
-                       int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
+// x + t * x_row_bytes: by `tile` (quant_tiles.h) where there is one, a token left alone by `row_tile` where there is
+// one, else by the reference `dot` (quant_dot.h); all give the same bits. Each output depends only on its weight row
+// and its token.
+void matmul_quant_rows(const QuantMatrix& w, QuantDot dot, QuantTile tile, QuantRowTile row_tile, const std::byte* x,
+                       uint64_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
+                       int64_t row_end);
 
 // out[i * w.cols ...] = weight row ids[i], dequantized (an embedding lookup). Ids must be in [0, w.rows).
 void get_rows(const QuantMatrix& w, std::span<const int32_t> ids, float* out);

@@ -28,6 +28,17 @@ QuantTile quant_tile(TensorType weight_type, Isa isa);
 QuantTile avx512_quant_tile(TensorType weight_type);  // x86_avx512.cpp
 QuantTile avx2_quant_tile(TensorType weight_type);    // x86_avx2.cpp
 
+inline constexpr int kMaxTileRows = 4;
+
+// One token against several weight rows (generation): out[r] = dot(weight_rows + r * weight_row_bytes, activation)
+// over n elements, for r in [0, n_rows), 1 <= n_rows <= kMaxTileRows; the bits of the reference, as QuantTile's.
+using QuantRowTile = void (*)(const std::byte* weight_rows, uint64_t weight_row_bytes, int n_rows,
+                              const std::byte* activation, int64_t n, float* out);
+// nullptr where the type has none on `isa` (QuantTile then serves one token too).
+QuantRowTile quant_row_tile(TensorType weight_type, Isa isa);
+QuantRowTile avx512_quant_row_tile(TensorType weight_type);
+QuantRowTile avx2_quant_row_tile(TensorType weight_type);
+
 // The float weights (F32, F16, BF16) by f32 activations already rounded through their partner format:
 // out[t] = dot(weight_row, activations + t * activation_stride). Exact products; the vector kernels sum in their
 // own order (float_tiles_x86.h), the same for every token of any tile.

@@ -198,9 +198,11 @@ inline __m256i pair_factors(const uint8_t (&f)[8]) {
 // one vector [sum_0 .. sum_3, min_0 .. min_3] (exact integers), converted once and multiply-added with
 // [d_w * d_x0 ..., dmin_w * d_x0 ...] into acc (lane t: acc of token t, lane 4 + t: its acc_min), as the
 // reference's two scalar fmas per token would.
+// d[i] and dmin[i] are lane i's d_w * d_x and dmin_w * d_x. The lanes are a tile's tokens, or the weight rows
+// of a row tile (one token).
 template <int NT>
-inline __m256 accumulate_super_block(const __m256i (&sums)[NT], const __m256i (&mins)[NT], float dw, float dminw,
-                                     const float (&dx)[NT], __m256 acc) {
+inline __m256 accumulate_super_block(const __m256i (&sums)[NT], const __m256i (&mins)[NT], const float (&d)[NT],
+                                     const float (&dmin)[NT], __m256 acc) {
   if constexpr (NT == 1) {
     // One token: [sum, min] from two horizontal adds, instead of the four-token tree over zeros.
     __m256i pair = _mm256_hadd_epi32(sums[0], mins[0]);  // per half: s01 s23 m01 m23
@@ -209,23 +211,24 @@ inline __m256 accumulate_super_block(const __m256i (&sums)[NT], const __m256i (&
     const __m128i s_total = _mm_and_si128(total, _mm_setr_epi32(-1, 0, 0, 0));
     const __m128i m_total = _mm_and_si128(_mm_shuffle_epi32(total, _MM_SHUFFLE(0, 0, 0, 1)), _mm_setr_epi32(-1, 0, 0, 0));
     const __m256 totals = _mm256_cvtepi32_ps(_mm256_set_m128i(m_total, s_total));
-    const __m256 factors = _mm256_set_m128(_mm_set_ss(dminw * dx[0]), _mm_set_ss(dw * dx[0]));
+    const __m256 factors = _mm256_set_m128(_mm_set_ss(dmin[0]), _mm_set_ss(d[0]));
     return _mm256_fmadd_ps(totals, factors, acc);
   }
   __m256i s[4], m[4];
-  float d[4];
+  float f[4], fmin[4];
   for (int t = 0; t < 4; ++t) {
     s[t] = t < NT ? sums[t] : _mm256_setzero_si256();
     m[t] = t < NT ? mins[t] : _mm256_setzero_si256();
-    d[t] = t < NT ? dx[t] : 0.0f;
+    f[t] = t < NT ? d[t] : 0.0f;
+    fmin[t] = t < NT ? dmin[t] : 0.0f;
   }
   const __m256i s4 = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
   const __m256i m4 = _mm256_hadd_epi32(_mm256_hadd_epi32(m[0], m[1]), _mm256_hadd_epi32(m[2], m[3]));
   const __m128i s_total = _mm_add_epi32(_mm256_castsi256_si128(s4), _mm256_extracti128_si256(s4, 1));
   const __m128i m_total = _mm_add_epi32(_mm256_castsi256_si128(m4), _mm256_extracti128_si256(m4, 1));
   const __m256 totals = _mm256_cvtepi32_ps(_mm256_set_m128i(m_total, s_total));
-  const __m128 x = _mm_setr_ps(d[0], d[1], d[2], d[3]);
-  const __m256 factors = _mm256_set_m128(_mm_mul_ps(_mm_set1_ps(dminw), x), _mm_mul_ps(_mm_set1_ps(dw), x));
+  const __m256 factors = _mm256_set_m128(_mm_setr_ps(fmin[0], fmin[1], fmin[2], fmin[3]),
+                                         _mm_setr_ps(f[0], f[1], f[2], f[3]));
   return _mm256_fmadd_ps(totals, factors, acc);
 }
 
@@ -239,6 +242,59 @@ inline __m256i load_bsums(const BlockQ8_K& x) { return load(x.bsums); }
 
 // Q4_K by Q8_K (reference dot_q4_K): per super-block the exact integers sum(scale * q * x) and sum(min * bsum),
 // each fused-multiply-added by d_w * d_x and dmin_w * d_x; the result is acc - acc_min.
+// q4_K_block_sums gives one super-block's integers against NT activation blocks.
+template <int NT>
+inline void q4_K_block_sums(const BlockQ4_K& wb, const BlockQ8_K* const (&xb)[NT], __m256i (&sums)[NT],
+                            __m256i (&mins)[NT]) {
+  const ScalesMins factors = unpack_scales_mins_bytes(wb.scales);
+  const __m256i group_mins = pair_factors(factors.min);
+#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
+  // One 512-bit register per 64 elements: low nibbles then high nibbles, as the activations lie, so each token
+  // takes one multiply and one accumulate per 64 elements; the scale words come from one permute.
+  const __m512i scale_words = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64(
+      reinterpret_cast<const __m128i*>(factors.scale))));
+  constexpr __mmask32 kUpperWords = 0xFFFF0000u;
+  const __m512i low_mask512 = _mm512_set1_epi8(15);
+  __m512i wide[NT];
+  for (int t = 0; t < NT; ++t) wide[t] = _mm512_setzero_si512();
+  for (int j = 0; j < 4; ++j) {
+    // Both halves hold the 32 packed bytes; the upper half's words are shifted to bring up the high nibbles.
+    const __m512i both = _mm512_broadcast_i64x4(load(wb.qs + 32 * j));
+    const __m512i q = _mm512_and_si512(_mm512_mask_srli_epi16(both, kUpperWords, both, 4), low_mask512);
+    const __m512i scales = _mm512_permutexvar_epi16(
+        _mm512_mask_blend_epi16(kUpperWords, _mm512_set1_epi16(static_cast<int16_t>(2 * j)),
+                                _mm512_set1_epi16(static_cast<int16_t>(2 * j + 1))),
+        scale_words);
+    for (int t = 0; t < NT; ++t) {
+      wide[t] = _mm512_dpwssd_epi32(wide[t], _mm512_maddubs_epi16(q, _mm512_loadu_si512(xb[t]->qs + 64 * j)), scales);
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    sums[t] = _mm256_add_epi32(_mm512_castsi512_si256(wide[t]), _mm512_extracti64x4_epi64(wide[t], 1));
+#else
+  // Two accumulators per token (low and high nibbles) keep twice as many independent chains in flight.
+  const __m256i low_mask = _mm256_set1_epi8(15);
+  __m256i high_sums[NT];
+  for (int t = 0; t < NT; ++t) sums[t] = high_sums[t] = _mm256_setzero_si256();
+  for (int j = 0; j < 4; ++j) {  // 64 elements: low nibbles are group 2j, high nibbles group 2j + 1
+    const __m256i packed = load(wb.qs + 32 * j);
+    const __m256i low = _mm256_and_si256(packed, low_mask);
+    const __m256i high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
+    const __m256i scale_low = _mm256_set1_epi16(factors.scale[2 * j]);
+    const __m256i scale_high = _mm256_set1_epi16(factors.scale[2 * j + 1]);
+    for (int t = 0; t < NT; ++t) {
+      const int8_t* xq = xb[t]->qs + 64 * j;
+      sums[t] = add_scaled_dot(sums[t], low, load(xq), scale_low);
+      high_sums[t] = add_scaled_dot(high_sums[t], high, load(xq + 32), scale_high);
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    sums[t] = _mm256_add_epi32(sums[t], high_sums[t]);
+#endif
+    mins[t] = _mm256_madd_epi16(load_bsums(*xb[t]), group_mins);
+  }
+}
+
 template <int NT>
 void tile_q4_K(const std::byte* weight_row, const std::byte* activations, uint64_t row_bytes, int64_t n, float* out) {
   const auto* w = reinterpret_cast<const BlockQ4_K*>(weight_row);
@@ -246,61 +302,42 @@ void tile_q4_K(const std::byte* weight_row, const std::byte* activations, uint64
   for (int t = 0; t < NT; ++t) x[t] = row_of<BlockQ8_K>(activations, row_bytes, t);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / kQK_K; ++b) {
-    const BlockQ4_K& wb = w[b];
-    const ScalesMins factors = unpack_scales_mins_bytes(wb.scales);
-    const __m256i group_mins = pair_factors(factors.min);
+    const BlockQ8_K* xb[NT];
     __m256i sums[NT], mins[NT];
-    float dx[NT];
-#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
-    // One 512-bit register per 64 elements: low nibbles then high nibbles, as the activations lie, so each token
-    // takes one multiply and one accumulate per 64 elements; the scale words come from one permute.
-    const __m512i scale_words = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64(
-        reinterpret_cast<const __m128i*>(factors.scale))));
-    constexpr __mmask32 kUpperWords = 0xFFFF0000u;
-    const __m512i low_mask512 = _mm512_set1_epi8(15);
-    __m512i wide[NT];
-    for (int t = 0; t < NT; ++t) wide[t] = _mm512_setzero_si512();
-    for (int j = 0; j < 4; ++j) {
-      // Both halves hold the 32 packed bytes; the upper half's words are shifted to bring up the high nibbles.
-      const __m512i both = _mm512_broadcast_i64x4(load(wb.qs + 32 * j));
-      const __m512i q = _mm512_and_si512(_mm512_mask_srli_epi16(both, kUpperWords, both, 4), low_mask512);
-      const __m512i scales = _mm512_permutexvar_epi16(
-          _mm512_mask_blend_epi16(kUpperWords, _mm512_set1_epi16(static_cast<int16_t>(2 * j)),
-                                  _mm512_set1_epi16(static_cast<int16_t>(2 * j + 1))),
-          scale_words);
-      for (int t = 0; t < NT; ++t) {
-        wide[t] = _mm512_dpwssd_epi32(wide[t], _mm512_maddubs_epi16(q, _mm512_loadu_si512(x[t][b].qs + 64 * j)),
-                                      scales);
-      }
-    }
-    for (int t = 0; t < NT; ++t) {
-      sums[t] = _mm256_add_epi32(_mm512_castsi512_si256(wide[t]), _mm512_extracti64x4_epi64(wide[t], 1));
-#else
-    // Two accumulators per token (low and high nibbles) keep twice as many independent chains in flight.
-    const __m256i low_mask = _mm256_set1_epi8(15);
-    __m256i high_sums[NT];
-    for (int t = 0; t < NT; ++t) sums[t] = high_sums[t] = _mm256_setzero_si256();
-    for (int j = 0; j < 4; ++j) {  // 64 elements: low nibbles are group 2j, high nibbles group 2j + 1
-      const __m256i packed = load(wb.qs + 32 * j);
-      const __m256i low = _mm256_and_si256(packed, low_mask);
-      const __m256i high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
-      const __m256i scale_low = _mm256_set1_epi16(factors.scale[2 * j]);
-      const __m256i scale_high = _mm256_set1_epi16(factors.scale[2 * j + 1]);
-      for (int t = 0; t < NT; ++t) {
-        const int8_t* xq = x[t][b].qs + 64 * j;
-        sums[t] = add_scaled_dot(sums[t], low, load(xq), scale_low);
-        high_sums[t] = add_scaled_dot(high_sums[t], high, load(xq + 32), scale_high);
-      }
-    }
-    for (int t = 0; t < NT; ++t) {
-      sums[t] = _mm256_add_epi32(sums[t], high_sums[t]);
-#endif
-      mins[t] = _mm256_madd_epi16(load_bsums(x[t][b]), group_mins);
-      dx[t] = x[t][b].d;
-    }
-    acc = accumulate_super_block<NT>(sums, mins, half_to_float(wb.d), half_to_float(wb.dmin), dx, acc);
+    float d[NT], dmin[NT];
+    for (int t = 0; t < NT; ++t) xb[t] = x[t] + b;
+    q4_K_block_sums<NT>(w[b], xb, sums, mins);
+    const float dw = half_to_float(w[b].d), dminw = half_to_float(w[b].dmin);
+    for (int t = 0; t < NT; ++t) d[t] = dw * xb[t]->d, dmin[t] = dminw * xb[t]->d;
+    acc = accumulate_super_block<NT>(sums, mins, d, dmin, acc);
   }
   store_super_block_results(acc, NT, out);
+}
+
+// NR weight rows by one token: the same integers and fmas per row as tile_q4_K<1>, with the rows' reductions and
+// conversions shared (one token's tile spends a third of its time there) and each activation block loaded once.
+template <int NR>
+void rows_q4_K(const std::byte* weight_rows, uint64_t weight_row_bytes, const std::byte* activation, int64_t n,
+               float* out) {
+  const BlockQ4_K* w[NR];
+  for (int r = 0; r < NR; ++r) w[r] = row_of<BlockQ4_K>(weight_rows, weight_row_bytes, r);
+  const auto* x = reinterpret_cast<const BlockQ8_K*>(activation);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    const BlockQ8_K* const xb[1] = {x + b};
+    __m256i sums[NR], mins[NR];
+    float d[NR], dmin[NR];
+    for (int r = 0; r < NR; ++r) {
+      __m256i row_sums[1], row_mins[1];
+      q4_K_block_sums<1>(w[r][b], xb, row_sums, row_mins);
+      sums[r] = row_sums[0];
+      mins[r] = row_mins[0];
+      d[r] = half_to_float(w[r][b].d) * x[b].d;
+      dmin[r] = half_to_float(w[r][b].dmin) * x[b].d;
+    }
+    acc = accumulate_super_block<NR>(sums, mins, d, dmin, acc);
+  }
+  store_super_block_results(acc, NR, out);
 }
 
 // Q5_K by Q8_K (reference dot_q5_K_q8_K): eight lanes per super-block, group c's scale over chunk c, fma by
@@ -360,12 +397,47 @@ void tile_q6_K(const std::byte* weight_row, const std::byte* activations, uint64
   const BlockQ8_K* x[NT];
   __m256 acc[NT];
   for (int t = 0; t < NT; ++t) x[t] = row_of<BlockQ8_K>(activations, row_bytes, t), acc[t] = _mm256_setzero_ps();
-  const __m256i low_mask = _mm256_set1_epi8(15);
-  const __m256i two_bits = _mm256_set1_epi8(3);
   for (int64_t b = 0; b < n / kQK_K; ++b) {
     const BlockQ6_K& wb = w[b];
     const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb.scales)));
     __m256i sums[NT];
+#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
+    // Two 32-value chunks per 512-bit register (chunks 2p and 2p + 1 of each half h, as the activations lie):
+    // lane i of either half sums the same products as the 256-bit form's lane i, so adding the halves at the end
+    // gives its exact integers.
+    const __m512i scale_words = _mm512_castsi256_si512(scales16);
+    const __m512i low_mask512 = _mm512_set1_epi8(15);
+    const __m512i two_bits512 = _mm512_set1_epi8(3);
+    __m512i wide[NT];
+    for (int t = 0; t < NT; ++t) wide[t] = _mm512_setzero_si512();
+    for (int h = 0; h < 2; ++h) {
+      const __m512i ql = _mm512_loadu_si512(wb.ql + 64 * h);  // chunk 0|1 low nibbles, chunk 2|3 high nibbles
+      const __m512i qh = _mm512_broadcast_i64x4(load(wb.qh + 32 * h));
+      for (int p = 0; p < 2; ++p) {
+        const __m512i low = _mm512_and_si512(p == 0 ? ql : _mm512_srli_epi16(ql, 4), low_mask512);
+        // Chunk k's two high bits sit at bit 2k of qh: shift the lower half by 4p, the upper by 4p + 2.
+        const __m512i shifts = _mm512_mask_blend_epi64(0xF0, _mm512_set1_epi16(static_cast<int16_t>(4 * p)),
+                                                       _mm512_set1_epi16(static_cast<int16_t>(4 * p + 2)));
+        const __m512i high = _mm512_and_si512(_mm512_srlv_epi16(qh, shifts), two_bits512);
+        const __m512i q = _mm512_or_si512(low, _mm512_slli_epi16(high, 4));
+        // Sixteen words per chunk, eight per scale: scales 8h + 4p .. 8h + 4p + 3.
+        const __m512i scale_index = _mm512_add_epi16(
+            _mm512_set1_epi16(static_cast<int16_t>(8 * h + 4 * p)),
+            _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14,
+                                               13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3));
+        const __m512i scales = _mm512_permutexvar_epi16(scale_index, scale_words);
+        for (int t = 0; t < NT; ++t) {
+          wide[t] = _mm512_dpwssd_epi32(
+              wide[t], _mm512_maddubs_epi16(q, _mm512_loadu_si512(x[t][b].qs + 128 * h + 64 * p)), scales);
+        }
+      }
+    }
+    for (int t = 0; t < NT; ++t) {
+      sums[t] = _mm256_add_epi32(_mm512_castsi512_si256(wide[t]), _mm512_extracti64x4_epi64(wide[t], 1));
+    }
+#else
+    const __m256i low_mask = _mm256_set1_epi8(15);
+    const __m256i two_bits = _mm256_set1_epi8(3);
     for (int t = 0; t < NT; ++t) sums[t] = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
       const __m256i ql0 = load(wb.ql + 64 * h);
@@ -384,6 +456,7 @@ void tile_q6_K(const std::byte* weight_row, const std::byte* activations, uint64
         }
       }
     }
+#endif
     const float dw = half_to_float(wb.d);
     for (int t = 0; t < NT; ++t) {
       const BlockQ8_K& xb = x[t][b];
@@ -457,7 +530,6 @@ void tile_q2_K(const std::byte* weight_row, const std::byte* activations, uint64
     const __m256i group_mins =
         _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed_scales, 4), _mm_set1_epi8(15)));
     __m256i sums[NT], mins[NT];
-    float dx[NT];
     for (int t = 0; t < NT; ++t) sums[t] = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
       const __m256i packed = load(wb.qs + 32 * h);
@@ -468,11 +540,14 @@ void tile_q2_K(const std::byte* weight_row, const std::byte* activations, uint64
         for (int t = 0; t < NT; ++t) sums[t] = add_scaled_dot(sums[t], q, load(x[t][b].qs + 128 * h + 32 * p), scales);
       }
     }
+    const float dw = half_to_float(wb.d), dminw = half_to_float(wb.dmin);
+    float d[NT], dmin[NT];
     for (int t = 0; t < NT; ++t) {
       mins[t] = _mm256_madd_epi16(load_bsums(x[t][b]), group_mins);
-      dx[t] = x[t][b].d;
+      d[t] = dw * x[t][b].d;
+      dmin[t] = dminw * x[t][b].d;
     }
-    acc = accumulate_super_block<NT>(sums, mins, half_to_float(wb.d), half_to_float(wb.dmin), dx, acc);
+    acc = accumulate_super_block<NT>(sums, mins, d, dmin, acc);
   }
   store_super_block_results(acc, NT, out);
 }
@@ -629,6 +704,20 @@ inline QuantTile x86_quant_tile(TensorType weight_type) {
     case TensorType::IQ4_XS: return tile_iq4_xs_entry;
     default: return nullptr;
   }
+}
+
+void rows_q4_K_entry(const std::byte* w, uint64_t wb, int nr, const std::byte* x, int64_t n, float* out) {
+  static_assert(kMaxTileRows == 4);
+  switch (nr) {
+    case 1: rows_q4_K<1>(w, wb, x, n, out); break;
+    case 2: rows_q4_K<2>(w, wb, x, n, out); break;
+    case 3: rows_q4_K<3>(w, wb, x, n, out); break;
+    default: rows_q4_K<4>(w, wb, x, n, out); break;
+  }
+}
+
+inline QuantRowTile x86_quant_row_tile(TensorType weight_type) {
+  return weight_type == TensorType::Q4_K ? rows_q4_K_entry : nullptr;
 }
 
 }  // namespace

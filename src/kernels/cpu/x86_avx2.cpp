@@ -7,6 +7,7 @@
 namespace hearth::kernels::cpu {
 
 QuantTile avx2_quant_tile(TensorType weight_type) { return x86_quant_tile(weight_type); }
+QuantRowTile avx2_quant_row_tile(TensorType weight_type) { return x86_quant_row_tile(weight_type); }
 FloatTile avx2_float_tile(TensorType weight_type) { return x86_float_tile(weight_type); }
 Swiglu avx2_swiglu() { return swiglu_x86; }
 AttentionHead avx2_attention_head(const AttentionShape& shape) { return x86_attention_head(shape); }

@@ -13,6 +13,7 @@
 namespace hearth::kernels::cpu {
 
 QuantTile avx512_quant_tile(TensorType weight_type) { return x86_quant_tile(weight_type); }
+QuantRowTile avx512_quant_row_tile(TensorType weight_type) { return x86_quant_row_tile(weight_type); }
 FloatTile avx512_float_tile(TensorType weight_type) { return x86_float_tile(weight_type); }
 Swiglu avx512_swiglu() { return swiglu_x86; }
 AttentionHead avx512_attention_head(const AttentionShape& shape) { return x86_attention_head(shape); }
