@@ -1,0 +1,490 @@
+// Scheduler: one worker thread, one Context split into slots, one batched decode per step (see hearth/scheduler.h).
+//
+// Threads: submit(), cancel(), shutdown() and stats() take the mutex; the worker takes it only to move requests
+// in and out of the queue and to publish counters. Everything about slots and the Context is the worker's alone,
+// and sinks are called by the worker with the mutex released, so a sink may call cancel() without deadlock.
+#include "hearth/scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "hearth/tokenizer.h"
+
+namespace hearth {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+constexpr int32_t kMaxTopLogprobs = 20;
+
+// log-softmax of `logits` at `token`, given the row's maximum and log-sum-exp (computed once per row).
+struct LogSoftmax {
+  explicit LogSoftmax(std::span<const float> logits) {
+    max = *std::max_element(logits.begin(), logits.end());
+    double sum = 0;
+    for (const float logit : logits) sum += std::exp(static_cast<double>(logit) - max);
+    log_sum = std::log(sum);
+  }
+  float operator()(float logit) const { return static_cast<float>(static_cast<double>(logit) - max - log_sum); }
+  double max = 0;
+  double log_sum = 0;
+};
+
+// The `n` most probable tokens, most probable first (ties: lower id first, as the sampler orders them).
+std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, const LogSoftmax& log_softmax, int32_t n) {
+  std::vector<int32_t> ids(logits.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+  const size_t k = std::min(ids.size(), static_cast<size_t>(n));
+  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(), [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  });
+  std::vector<TokenLogprob> top;
+  for (size_t i = 0; i < k; ++i) top.push_back({ids[i], log_softmax(logits[ids[i]])});
+  return top;
+}
+
+}  // namespace
+
+std::string_view finish_reason_name(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::stop: return "stop";
+    case FinishReason::length: return "length";
+    case FinishReason::cancelled: return "cancelled";
+    case FinishReason::error: return "error";
+  }
+  return "unknown";
+}
+
+// A submitted request with what it needs to run; created by submit(), so that everything that can be refused is
+// refused there.
+struct Job {
+  Scheduler::RequestId id = 0;
+  GenerationRequest request;
+  std::shared_ptr<GenerationSink> sink;
+  Clock::time_point submitted;
+  sampling::Sampler sampler;
+  sampling::GenerationStop stop;
+  tokenizer::StreamingDetokenizer detokenizer;
+
+  size_t prompt_done = 0;   // prompt tokens in the slot's cache (reused or decoded)
+  bool generating = false;  // the prompt is decoded; `last_token` is the next one to decode
+  int32_t last_token = 0;
+  GenerationResult result{};
+};
+
+// One sequence of the Context. `cached` is exactly what the sequence holds, positions 0.., kept after its job
+// ends so that the next job with the same prefix can skip it.
+struct Slot {
+  int32_t seq_id = 0;
+  std::vector<int32_t> cached{};
+  std::unique_ptr<Job> job{};  // null while free
+};
+
+struct Scheduler::Impl {
+  std::shared_ptr<const Model> model;
+  SchedulerOptions options;
+  Context context;
+  MemoryReport memory;
+  int32_t n_vocab = 0;
+  std::vector<int32_t> end_of_generation_tokens;  // banned for ignore_eos
+
+  // Guarded by `mutex`.
+  mutable std::mutex mutex;
+  std::condition_variable work_ready;  // the worker waits for requests or cancels
+  std::condition_variable all_done;    // shutdown() waits for `live` to empty
+  std::deque<std::unique_ptr<Job>> queue;
+  std::unordered_set<RequestId> live;           // queued or running, not yet given on_finished
+  std::unordered_set<RequestId> cancel_asked;   // subset of live
+  RequestId next_id = 1;
+  int32_t busy_slots = 0;
+  bool accepting = true;
+  bool stopping = false;  // the destructor: the worker exits once nothing is live
+  SchedulerStats counters;
+
+  // The worker's alone.
+  std::vector<Slot> slots;
+  std::thread worker;
+
+  Impl(std::shared_ptr<const Model> model_in, const SchedulerOptions& options_in)
+      : model(std::move(model_in)), options(resolve(*model, options_in)), context(model, context_options(options)) {
+    memory = context.memory();
+    n_vocab = context.n_vocab();
+    for (int32_t id = 0; id < n_vocab; ++id) {
+      if (model->tokenizer().is_eog(id)) end_of_generation_tokens.push_back(id);
+    }
+    for (int32_t seq = 0; seq < options.n_parallel; ++seq) slots.push_back(Slot{.seq_id = seq});
+    counters.n_parallel = options.n_parallel;
+    counters.kv_cells = context.n_ctx();
+    worker = std::thread([this] { run(); });
+  }
+
+  static SchedulerOptions resolve(const Model& model, SchedulerOptions options) {
+    if (options.n_parallel < 1) throw std::invalid_argument("n_parallel must be at least 1");
+    if (options.n_batch < 1) throw std::invalid_argument("n_batch must be at least 1");
+    if (options.max_queue < 0) throw std::invalid_argument("max_queue must not be negative");
+    if (options.slot_context < 0) throw std::invalid_argument("slot_context must not be negative");
+    if (options.slot_context == 0) {
+      options.slot_context = static_cast<int32_t>(std::clamp<int64_t>(model.info().n_ctx_train, 1, 4096));
+    }
+    return options;
+  }
+
+  static ContextOptions context_options(const SchedulerOptions& options) {
+    return {.n_ctx = options.n_parallel * options.slot_context,
+            .n_batch = options.n_batch,
+            .n_seq_max = options.n_parallel,
+            .n_outputs_max = options.n_parallel,  // a step asks for at most one token's logits per slot
+            .n_threads = options.n_threads,
+            .kv_type = options.kv_type};
+  }
+
+  std::unique_ptr<Job> make_job(GenerationRequest request, std::shared_ptr<GenerationSink> sink) const {
+    if (!sink) throw std::invalid_argument("the sink is null");
+    if (request.prompt.empty()) throw std::invalid_argument("the prompt is empty");
+    for (const int32_t token : request.prompt) {
+      if (token < 0 || token >= n_vocab) {
+        throw std::invalid_argument(
+            fmt::format("prompt token {} is outside the vocabulary of {} tokens", token, n_vocab));
+      }
+    }
+    if (request.max_tokens < 1) {
+      throw std::invalid_argument(fmt::format("max_tokens must be at least 1, not {}", request.max_tokens));
+    }
+    if (request.top_logprobs < 0 || request.top_logprobs > kMaxTopLogprobs) {
+      throw std::invalid_argument(
+          fmt::format("top_logprobs must be in 0..{}, not {}", kMaxTopLogprobs, request.top_logprobs));
+    }
+    for (const auto& [token, bias] : request.sampling.logit_bias) {
+      if (token < 0 || token >= n_vocab) {
+        throw std::invalid_argument(
+            fmt::format("logit bias names token {}, outside the vocabulary of {} tokens", token, n_vocab));
+      }
+      if (std::isnan(bias)) throw std::invalid_argument(fmt::format("logit bias for token {} is NaN", token));
+    }
+    for (const std::string& stop : request.stop) {
+      if (stop.empty()) throw std::invalid_argument("a stop string is empty");
+    }
+    const int64_t needed = static_cast<int64_t>(request.prompt.size()) + request.max_tokens;
+    if (needed > options.slot_context) {
+      throw ContextFullError(fmt::format("the prompt ({} tokens) and max_tokens ({}) need {} tokens, but a slot holds {}",
+                                         request.prompt.size(), request.max_tokens, needed, options.slot_context));
+    }
+    if (request.ignore_eos) sampling::ban_tokens(request.sampling, end_of_generation_tokens);
+    if (request.top_logprobs > 0) request.logprobs = true;
+
+    const tokenizer::Tokenizer& tok = model->tokenizer();
+    sampling::Sampler sampler(request.sampling);
+    // As llama.cpp (and `hearth run`) do: the prompt counts for the repetition penalties.
+    for (const int32_t token : request.prompt) sampler.accept(token);
+    sampling::GenerationStop stop([tok](int32_t id) { return tok.is_eog(id); }, request.stop,
+                                  static_cast<size_t>(request.max_tokens));
+    auto job = std::make_unique<Job>(Job{.request = std::move(request),
+                                         .sink = std::move(sink),
+                                         .submitted = Clock::now(),
+                                         .sampler = std::move(sampler),
+                                         .stop = std::move(stop),
+                                         .detokenizer = tokenizer::StreamingDetokenizer(tok, false, false)});
+    job->result.prompt_tokens = static_cast<int32_t>(job->request.prompt.size());
+    return job;
+  }
+
+  // ---- The worker ----
+
+  void run() {
+    while (true) {
+      std::vector<std::unique_ptr<Job>> cancelled;
+      {
+        std::unique_lock lock(mutex);
+        work_ready.wait(lock, [&] {
+          return !cancel_asked.empty() || busy_slots > 0 || (!queue.empty() && busy_slots < options.n_parallel) ||
+                 (stopping && live.empty());
+        });
+        if (stopping && live.empty()) return;
+        for (auto it = queue.begin(); it != queue.end();) {
+          if (cancel_asked.contains((*it)->id)) {
+            cancelled.push_back(std::move(*it));
+            it = queue.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        for (Slot& slot : slots) {
+          if (slot.job && cancel_asked.contains(slot.job->id)) {
+            cancelled.push_back(std::move(slot.job));
+            --busy_slots;
+          }
+        }
+        cancel_asked.clear();
+        admit_locked();
+        counters.queue_depth = static_cast<int32_t>(queue.size());
+        counters.busy_slots = busy_slots;
+      }
+      for (auto& job : cancelled) finish(*job, FinishReason::cancelled);
+      if (busy_slots_unlocked() > 0) step();
+    }
+  }
+
+  // Busy slots as the worker sees them (only the worker changes slot.job).
+  int32_t busy_slots_unlocked() const {
+    return static_cast<int32_t>(std::count_if(slots.begin(), slots.end(), [](const Slot& s) { return s.job != nullptr; }));
+  }
+
+  // Moves queued jobs into free slots, each to the free slot sharing the longest cached prefix with its prompt.
+  // Touches the Context (remove) under the mutex: cheap, and only the worker uses the Context.
+  void admit_locked() {
+    const auto now = Clock::now();
+    while (!queue.empty() && busy_slots < options.n_parallel) {
+      std::unique_ptr<Job> job = std::move(queue.front());
+      queue.pop_front();
+      const std::vector<int32_t>& prompt = job->request.prompt;
+      Slot* best = nullptr;
+      size_t best_shared = 0;
+      for (Slot& slot : slots) {
+        if (slot.job) continue;
+        const size_t limit = std::min(slot.cached.size(), prompt.size());
+        const size_t shared = static_cast<size_t>(
+            std::mismatch(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(limit), slot.cached.begin())
+                .first -
+            prompt.begin());
+        if (!best || shared > best_shared) best = &slot, best_shared = shared;
+      }
+      // The last prompt token is always decoded again: its logits give the first generated token.
+      const size_t reused = std::min(best_shared, prompt.size() - 1);
+      context.remove(best->seq_id, static_cast<int32_t>(reused), -1);
+      best->cached.resize(reused);
+      job->prompt_done = reused;
+      job->result.cached_tokens = static_cast<int32_t>(reused);
+      job->result.queue_ms = ms_between(job->submitted, now);
+      counters.prompt_tokens += prompt.size();
+      counters.cached_tokens += reused;
+      best->job = std::move(job);
+      ++busy_slots;
+    }
+  }
+
+  // One batched forward pass over every busy slot, then sampling and events for the slots that got logits.
+  void step() {
+    Batch batch;
+    std::vector<Slot*> with_logits;  // with_logits[i] owns the i-th logits row of the batch
+    std::vector<size_t> logits_index;
+    for (Slot& slot : slots) {
+      if (!slot.job || !slot.job->generating) continue;
+      logits_index.push_back(batch.size());
+      with_logits.push_back(&slot);
+      batch.add(slot.job->last_token, static_cast<int32_t>(slot.cached.size()), slot.seq_id, true);
+    }
+    // Prompts fill the rest of the budget, oldest request first; at least one token so prompts always advance.
+    std::vector<Slot*> prefilling;
+    for (Slot& slot : slots) {
+      if (slot.job && !slot.job->generating) prefilling.push_back(&slot);
+    }
+    std::sort(prefilling.begin(), prefilling.end(), [](Slot* a, Slot* b) { return a->job->id < b->job->id; });
+    size_t budget = std::max<int64_t>(options.n_batch - static_cast<int64_t>(batch.size()), prefilling.empty() ? 0 : 1);
+    std::vector<std::pair<Slot*, size_t>> chunks;  // slot, tokens of its prompt in this step
+    for (Slot* slot : prefilling) {
+      if (budget == 0) break;
+      Job& job = *slot->job;
+      const size_t n = std::min(budget, job.request.prompt.size() - job.prompt_done);
+      for (size_t i = 0; i < n; ++i) {
+        const size_t index = job.prompt_done + i;
+        const bool last = index + 1 == job.request.prompt.size();
+        if (last) logits_index.push_back(batch.size()), with_logits.push_back(slot);
+        batch.add(job.request.prompt[index], static_cast<int32_t>(index), slot->seq_id, last);
+      }
+      chunks.emplace_back(slot, n);
+      budget -= n;
+    }
+
+    try {
+      context.decode(batch);
+    } catch (const std::exception& e) {
+      // The pass is lost for every slot in it (the error does not say which sequence failed). Their caches may
+      // hold part of it, so they are emptied.
+      std::vector<std::unique_ptr<Job>> failed;
+      for (const BatchToken& token : batch.tokens) {
+        Slot& slot = slots[static_cast<size_t>(token.seq_id)];
+        if (!slot.job) continue;
+        context.remove(slot.seq_id, 0, -1);
+        slot.cached.clear();
+        failed.push_back(std::move(slot.job));
+      }
+      release_slots(static_cast<int32_t>(failed.size()), 0);
+      for (auto& job : failed) {
+        job->result.error = e.what();
+        finish(*job, FinishReason::error);
+      }
+      return;
+    }
+
+    for (Slot& slot : slots) {
+      if (slot.job && slot.job->generating) slot.cached.push_back(slot.job->last_token);
+    }
+    for (const auto& [slot, n] : chunks) {
+      Job& job = *slot->job;
+      slot->cached.insert(slot->cached.end(), job.request.prompt.begin() + static_cast<std::ptrdiff_t>(job.prompt_done),
+                          job.request.prompt.begin() + static_cast<std::ptrdiff_t>(job.prompt_done + n));
+      job.prompt_done += n;
+    }
+
+    int32_t finished = 0;
+    uint64_t generated = 0;
+    for (size_t i = 0; i < with_logits.size(); ++i) {
+      Slot& slot = *with_logits[i];
+      Job& job = *slot.job;
+      job.generating = true;
+      ++generated;
+      std::optional<FinishReason> reason = emit_token(job, context.logits(logits_index[i]));
+      if (reason) {
+        finish(job, *reason);
+        slot.job.reset();
+        ++finished;
+      }
+    }
+    release_slots(finished, generated);
+  }
+
+  // Samples the job's next token from `logits` and delivers its event. Returns the finish reason when it ends the
+  // generation (the caller then calls finish()).
+  std::optional<FinishReason> emit_token(Job& job, std::span<const float> logits) {
+    GenerationEvent event;
+    try {
+      event.token = job.sampler.sample(logits);
+    } catch (const sampling::SamplingError& e) {
+      job.result.error = e.what();
+      return FinishReason::error;
+    }
+    job.sampler.accept(event.token);
+    job.last_token = event.token;
+    ++job.result.generated_tokens;
+    if (job.request.logprobs) {
+      const LogSoftmax log_softmax(logits);
+      event.logprob = TokenLogprob{event.token, log_softmax(logits[static_cast<size_t>(event.token)])};
+      if (job.request.top_logprobs > 0) event.top = top_logprobs(logits, log_softmax, job.request.top_logprobs);
+    }
+    const bool end_of_generation = model->tokenizer().is_eog(event.token);
+    const std::string piece = end_of_generation ? std::string() : job.detokenizer.push(event.token);
+    sampling::GenerationStop::Step stop_step = job.stop.on_token(event.token, piece);
+    event.text = std::move(stop_step.text);
+    if (job.result.generated_tokens == 1) job.result.time_to_first_token_ms = ms_between(job.submitted, Clock::now());
+    deliver(job, [&] { job.sink->on_token(std::move(event)); });
+    switch (stop_step.reason) {
+      case sampling::StopReason::none: return std::nullopt;
+      case sampling::StopReason::end_of_generation:
+        job.result.text = job.detokenizer.finish();
+        return FinishReason::stop;
+      case sampling::StopReason::stop_string: return FinishReason::stop;
+      case sampling::StopReason::max_tokens:
+        job.result.text = job.detokenizer.finish();  // an incomplete UTF-8 character, as is
+        return FinishReason::length;
+    }
+    return std::nullopt;
+  }
+
+  // Calls a sink; a sink that throws has its request cancelled (the worker must keep serving the others).
+  void deliver(Job& job, const std::function<void()>& call) {
+    try {
+      call();
+    } catch (...) {
+      std::lock_guard lock(mutex);
+      cancel_asked.insert(job.id);
+    }
+  }
+
+  void release_slots(int32_t finished, uint64_t generated) {
+    std::lock_guard lock(mutex);
+    busy_slots -= finished;
+    counters.busy_slots = busy_slots;
+    counters.generated_tokens += generated;
+    counters.steps += 1;
+    counters.kv_cells_used = context.n_cells_used();
+  }
+
+  // Gives the job's sink on_finished and forgets the job.
+  void finish(Job& job, FinishReason reason) {
+    job.result.reason = reason;
+    job.result.duration_ms = ms_between(job.submitted, Clock::now());
+    try {
+      job.sink->on_finished(std::move(job.result));
+    } catch (...) {
+      // Nothing is left to tell this request; the others must go on.
+    }
+    std::lock_guard lock(mutex);
+    live.erase(job.id);
+    cancel_asked.erase(job.id);
+    if (live.empty()) all_done.notify_all();
+  }
+};
+
+Scheduler::Scheduler(std::shared_ptr<const Model> model, const SchedulerOptions& options)
+    : impl_(std::make_unique<Impl>(std::move(model), options)) {}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->accepting = false;
+    impl_->stopping = true;
+    impl_->cancel_asked = impl_->live;
+  }
+  impl_->work_ready.notify_all();
+  impl_->worker.join();
+}
+
+Scheduler::RequestId Scheduler::submit(GenerationRequest request, std::shared_ptr<GenerationSink> sink) {
+  std::unique_ptr<Job> job = impl_->make_job(std::move(request), std::move(sink));
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->accepting) throw ShuttingDownError("the scheduler is shutting down");
+    if (impl_->queue.size() >= static_cast<size_t>(impl_->options.max_queue)) {
+      throw QueueFullError(fmt::format("{} requests are already waiting for a slot", impl_->queue.size()));
+    }
+    job->id = impl_->next_id++;
+    impl_->live.insert(job->id);
+    impl_->queue.push_back(std::move(job));
+    impl_->counters.queue_depth = static_cast<int32_t>(impl_->queue.size());
+    impl_->work_ready.notify_one();
+    return impl_->next_id - 1;
+  }
+}
+
+void Scheduler::cancel(RequestId id) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->live.contains(id)) return;
+    impl_->cancel_asked.insert(id);
+  }
+  impl_->work_ready.notify_one();
+}
+
+void Scheduler::shutdown(std::chrono::milliseconds grace) {
+  std::unique_lock lock(impl_->mutex);
+  impl_->accepting = false;
+  if (!impl_->all_done.wait_for(lock, grace, [&] { return impl_->live.empty(); })) {
+    impl_->cancel_asked = impl_->live;
+    impl_->work_ready.notify_one();
+    impl_->all_done.wait(lock, [&] { return impl_->live.empty(); });
+  }
+}
+
+SchedulerStats Scheduler::stats() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->counters;
+}
+
+int32_t Scheduler::slot_context() const { return impl_->options.slot_context; }
+const Model& Scheduler::model() const { return *impl_->model; }
+MemoryReport Scheduler::memory() const { return impl_->memory; }
+
+}  // namespace hearth

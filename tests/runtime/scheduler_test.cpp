@@ -1,0 +1,351 @@
+// Scheduler: a request gives the tokens a plain generation loop gives, alone or among others joining at any time
+// with chunked prompts; prefix reuse skips exactly the shared prefix without changing a token; cancel, queue
+// limits, validation, stop strings, max_tokens, logprobs, shutdown and the destructor behave as the header says.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hearth/context.h"
+#include "hearth/model.h"
+#include "hearth/sampling.h"
+#include "hearth/scheduler.h"
+#include "support/shared_data.h"
+
+namespace hearth {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::shared_ptr<const Model> demo_model() {
+  static const std::shared_ptr<const Model> model =
+      Model::load(test::shared_dir() / "models" / "hearth-demo-13m-q8_0.gguf");
+  return model;
+}
+
+std::vector<int32_t> demo_tokens(const std::string& text) {
+  return demo_model()->tokenizer().tokenize(text, true, false);
+}
+
+// Records what a request delivers; wait() blocks until on_finished.
+class RecordingSink : public GenerationSink {
+ public:
+  std::function<void(const GenerationEvent&)> on_each_token;  // called inside on_token, e.g. to cancel
+
+  void on_token(GenerationEvent event) override {
+    if (on_each_token) on_each_token(event);
+    std::lock_guard lock(mutex_);
+    events_.push_back(std::move(event));
+    changed_.notify_all();
+  }
+  void on_finished(GenerationResult result) override {
+    std::lock_guard lock(mutex_);
+    ++finished_count_;
+    result_ = std::move(result);
+    changed_.notify_all();
+  }
+
+  GenerationResult wait() {
+    std::unique_lock lock(mutex_);
+    EXPECT_TRUE(changed_.wait_for(lock, 30s, [&] { return finished_count_ > 0; })) << "the request never finished";
+    return result_;
+  }
+  void wait_for_tokens(size_t n) {
+    std::unique_lock lock(mutex_);
+    EXPECT_TRUE(changed_.wait_for(lock, 30s, [&] { return events_.size() >= n || finished_count_ > 0; }));
+  }
+  std::vector<int32_t> tokens() const {
+    std::lock_guard lock(mutex_);
+    std::vector<int32_t> out;
+    for (const auto& event : events_) out.push_back(event.token);
+    return out;
+  }
+  std::string text() const {
+    std::lock_guard lock(mutex_);
+    std::string out;
+    for (const auto& event : events_) out += event.text;
+    return out + result_.text;
+  }
+  std::vector<GenerationEvent> events() const {
+    std::lock_guard lock(mutex_);
+    return events_;
+  }
+  int finished_count() const {
+    std::lock_guard lock(mutex_);
+    return finished_count_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<GenerationEvent> events_;
+  GenerationResult result_;
+  int finished_count_ = 0;
+};
+
+sampling::SamplingParams greedy() {
+  sampling::SamplingParams params;
+  params.temperature = 0;
+  return params;
+}
+
+sampling::SamplingParams seeded(uint64_t seed) {
+  sampling::SamplingParams params;
+  params.temperature = 1.0f;
+  params.seed = seed;
+  return params;
+}
+
+GenerationRequest request(const std::string& prompt, int32_t max_tokens, sampling::SamplingParams params = greedy()) {
+  GenerationRequest r;
+  r.prompt = demo_tokens(prompt);
+  r.max_tokens = max_tokens;
+  r.sampling = std::move(params);
+  return r;
+}
+
+// The reference: one sequence in a plain Context, the prompt in one batch, then token by token, as `hearth run`.
+struct Alone {
+  std::vector<int32_t> tokens;
+  std::string text;
+  std::vector<std::vector<float>> logits;  // the row each token was sampled from
+};
+
+Alone generate_alone(const GenerationRequest& r) {
+  const tokenizer::Tokenizer& tok = demo_model()->tokenizer();
+  Context ctx(demo_model(), {.n_ctx = 256, .n_threads = 2});
+  sampling::Sampler sampler(r.sampling);
+  for (const int32_t token : r.prompt) sampler.accept(token);
+  Batch batch;
+  for (size_t i = 0; i < r.prompt.size(); ++i) batch.add(r.prompt[i], static_cast<int32_t>(i), 0, i + 1 == r.prompt.size());
+  ctx.decode(batch);
+  size_t index = r.prompt.size() - 1;
+  Alone out;
+  tokenizer::StreamingDetokenizer detokenizer(tok, false, false);
+  for (int32_t n = 0; n < r.max_tokens; ++n) {
+    const auto logits = ctx.logits(index);
+    out.logits.emplace_back(logits.begin(), logits.end());
+    const int32_t token = sampler.sample(logits);
+    sampler.accept(token);
+    out.tokens.push_back(token);
+    if (tok.is_eog(token)) break;
+    out.text += detokenizer.push(token);
+    batch.clear();
+    batch.add(token, static_cast<int32_t>(r.prompt.size()) + n, 0, true);
+    ctx.decode(batch);
+    index = 0;
+  }
+  out.text += detokenizer.finish();
+  return out;
+}
+
+SchedulerOptions small_options(int32_t n_parallel = 4, int32_t n_batch = 512) {
+  return {.n_parallel = n_parallel, .slot_context = 128, .n_batch = n_batch, .max_queue = 64, .n_threads = 2};
+}
+
+// Polls until `condition` holds (stats change on the worker thread).
+bool eventually(const std::function<bool()>& condition) {
+  for (int i = 0; i < 3000; ++i) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return false;
+}
+
+TEST(Scheduler, OneGreedyRequestEqualsAPlainGenerationLoop) {
+  Scheduler scheduler(demo_model(), small_options());
+  const GenerationRequest r = request("The Python interpreter reads a script and", 24);
+  const Alone alone = generate_alone(r);
+  auto sink = std::make_shared<RecordingSink>();
+  scheduler.submit(r, sink);
+  const GenerationResult result = sink->wait();
+  EXPECT_EQ(sink->tokens(), alone.tokens);
+  EXPECT_EQ(sink->text(), alone.text);
+  EXPECT_EQ(result.prompt_tokens, static_cast<int32_t>(r.prompt.size()));
+  EXPECT_EQ(result.cached_tokens, 0);
+  EXPECT_EQ(result.generated_tokens, static_cast<int32_t>(alone.tokens.size()));
+  EXPECT_EQ(result.reason, alone.tokens.size() == 24u ? FinishReason::length : FinishReason::stop);
+  EXPECT_EQ(sink->finished_count(), 1);
+  EXPECT_GE(result.duration_ms, result.time_to_first_token_ms);
+  EXPECT_GE(result.time_to_first_token_ms, result.queue_ms);
+}
+
+const char* const kPrompts[8] = {"Debian packages are managed with", "A list comprehension builds",
+                                 "import os", "The Python interpreter reads a script and runs it line by line, so",
+                                 "apt-get install", "def main():", "Unit tests check that", "A dictionary maps keys to"};
+
+std::vector<GenerationRequest> eight_requests() {
+  std::vector<GenerationRequest> requests;
+  for (int i = 0; i < 8; ++i) {
+    requests.push_back(request(kPrompts[i], 10 + i, i % 2 == 0 ? greedy() : seeded(100 + i)));
+  }
+  return requests;
+}
+
+// Runs the eight requests through `scheduler`, submitting request i after `delay(i)` tokens of request 0 were seen.
+void expect_each_as_alone(Scheduler& scheduler, const std::vector<size_t>& join_after_tokens) {
+  const std::vector<GenerationRequest> requests = eight_requests();
+  std::vector<std::shared_ptr<RecordingSink>> sinks;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    sinks.push_back(std::make_shared<RecordingSink>());
+    if (i > 0 && join_after_tokens[i] > 0) sinks[0]->wait_for_tokens(join_after_tokens[i]);
+    scheduler.submit(requests[i], sinks[i]);
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    sinks[i]->wait();
+    const Alone alone = generate_alone(requests[i]);
+    EXPECT_EQ(sinks[i]->tokens(), alone.tokens) << "request " << i;
+    EXPECT_EQ(sinks[i]->text(), alone.text) << "request " << i;
+  }
+}
+
+TEST(Scheduler, EightConcurrentRequestsGiveTheTokensTheyGiveAlone) {
+  Scheduler scheduler(demo_model(), small_options(8));
+  expect_each_as_alone(scheduler, std::vector<size_t>(8, 0));
+  EXPECT_EQ(scheduler.stats().generated_tokens, 0u + 10 + 11 + 12 + 13 + 14 + 15 + 16 + 17)
+      << "unless a request ended early with an end-of-generation token";
+}
+
+TEST(Scheduler, RequestsJoiningBetweenStepsWithChunkedPromptsGiveTheSameTokens) {
+  // Four slots for eight requests (some wait in the queue), prompts cut into chunks of at most 5 - generating slots.
+  Scheduler scheduler(demo_model(), small_options(4, 5));
+  expect_each_as_alone(scheduler, {0, 1, 2, 2, 4, 5, 7, 9});
+  EXPECT_EQ(scheduler.stats().busy_slots, 0);
+  EXPECT_EQ(scheduler.stats().queue_depth, 0);
+}
+
+TEST(Scheduler, ASharedPrefixIsReusedWithoutChangingTheTokens) {
+  Scheduler scheduler(demo_model(), small_options(1));
+  const GenerationRequest first = request("The Python interpreter reads a script and runs it", 6);
+  auto first_sink = std::make_shared<RecordingSink>();
+  scheduler.submit(first, first_sink);
+  EXPECT_EQ(first_sink->wait().cached_tokens, 0);
+
+  GenerationRequest second = request("The Python interpreter reads a file", 8);
+  const size_t shared = static_cast<size_t>(
+      std::mismatch(second.prompt.begin(), second.prompt.end(), first.prompt.begin()).first - second.prompt.begin());
+  ASSERT_GT(shared, 3u);
+  ASSERT_LT(shared, second.prompt.size());
+  auto second_sink = std::make_shared<RecordingSink>();
+  scheduler.submit(second, second_sink);
+  const GenerationResult result = second_sink->wait();
+  EXPECT_EQ(result.cached_tokens, static_cast<int32_t>(shared));
+  EXPECT_EQ(second_sink->tokens(), generate_alone(second).tokens);
+
+  // The same prompt again: all but the last token come from the cache.
+  auto third_sink = std::make_shared<RecordingSink>();
+  scheduler.submit(second, third_sink);
+  EXPECT_EQ(third_sink->wait().cached_tokens, static_cast<int32_t>(second.prompt.size()) - 1);
+  EXPECT_EQ(third_sink->tokens(), second_sink->tokens());
+  EXPECT_EQ(scheduler.stats().cached_tokens, shared + second.prompt.size() - 1);
+}
+
+TEST(Scheduler, ARequestGoesToTheSlotWithTheLongestSharedPrefix) {
+  Scheduler scheduler(demo_model(), small_options(2));
+  const GenerationRequest a = request("Debian packages are managed with apt", 4);
+  const GenerationRequest b = request("A list comprehension builds a new list", 4);
+  for (const auto& r : {a, b}) {
+    auto sink = std::make_shared<RecordingSink>();
+    scheduler.submit(r, sink);
+    sink->wait();
+  }
+  GenerationRequest again = request("A list comprehension builds a new list from", 4);
+  auto sink = std::make_shared<RecordingSink>();
+  scheduler.submit(again, sink);
+  EXPECT_EQ(sink->wait().cached_tokens, static_cast<int32_t>(b.prompt.size()));
+  EXPECT_EQ(sink->tokens(), generate_alone(again).tokens);
+}
+
+TEST(Scheduler, CancelFreesTheSlotForAQueuedRequest) {
+  Scheduler scheduler(demo_model(), small_options(1));
+  GenerationRequest long_one = request("Debian packages are managed with", 100);
+  long_one.ignore_eos = true;
+  auto running = std::make_shared<RecordingSink>();
+  const auto id = scheduler.submit(long_one, running);
+  running->wait_for_tokens(2);
+  auto queued = std::make_shared<RecordingSink>();
+  scheduler.submit(request("import os", 3), queued);
+  EXPECT_TRUE(eventually([&] { return scheduler.stats().queue_depth == 1; }));
+  EXPECT_EQ(scheduler.stats().busy_slots, 1);
+  scheduler.cancel(id);
+  EXPECT_EQ(running->wait().reason, FinishReason::cancelled);
+  EXPECT_LT(running->tokens().size(), 100u);
+  EXPECT_NE(queued->wait().reason, FinishReason::cancelled);
+  EXPECT_TRUE(eventually([&] { return scheduler.stats().busy_slots == 0; }));
+  scheduler.cancel(id);  // finished: ignored
+  scheduler.cancel(12345);
+  EXPECT_EQ(running->finished_count(), 1);
+}
+
+TEST(Scheduler, CancelFromInsideOnTokenAndOfAQueuedRequest) {
+  Scheduler scheduler(demo_model(), small_options(1));
+  auto sink = std::make_shared<RecordingSink>();
+  GenerationRequest r = request("Unit tests check that", 50);
+  r.ignore_eos = true;
+  Scheduler::RequestId id = 0;
+  std::mutex id_mutex;
+  std::unique_lock id_lock(id_mutex);  // held until `id` is known
+  sink->on_each_token = [&](const GenerationEvent&) {
+    std::lock_guard lock(id_mutex);
+    scheduler.cancel(id);
+  };
+  id = scheduler.submit(r, sink);
+  auto queued = std::make_shared<RecordingSink>();
+  const auto queued_id = scheduler.submit(request("import os", 3), queued);
+  scheduler.cancel(queued_id);
+  id_lock.unlock();
+  EXPECT_EQ(sink->wait().reason, FinishReason::cancelled);
+  EXPECT_EQ(sink->tokens().size(), 1u) << "cancelled before the next step";
+  EXPECT_EQ(queued->wait().reason, FinishReason::cancelled);
+  EXPECT_TRUE(queued->tokens().empty());
+  EXPECT_TRUE(eventually([&] { return scheduler.stats().busy_slots == 0; }));
+  EXPECT_EQ(sink->finished_count(), 1);
+  EXPECT_EQ(queued->finished_count(), 1);
+}
+
+TEST(Scheduler, RefusesWhatItCannotRun) {
+  SchedulerOptions options = small_options(1);
+  options.max_queue = 1;
+  Scheduler scheduler(demo_model(), options);
+  const auto sink = std::make_shared<RecordingSink>();
+  GenerationRequest bad = request("import os", 4);
+  bad.prompt.push_back(demo_model()->tokenizer().vocab_size());
+  EXPECT_THROW(scheduler.submit(bad, sink), std::invalid_argument);
+  bad = request("import os", 4);
+  bad.prompt.clear();
+  EXPECT_THROW(scheduler.submit(bad, sink), std::invalid_argument);
+  EXPECT_THROW(scheduler.submit(request("import os", 0), sink), std::invalid_argument);
+  bad = request("import os", 4);
+  bad.top_logprobs = 21;
+  EXPECT_THROW(scheduler.submit(bad, sink), std::invalid_argument);
+  bad = request("import os", 4);
+  bad.sampling.logit_bias[-1] = 1.0f;
+  EXPECT_THROW(scheduler.submit(bad, sink), std::invalid_argument);
+  const GenerationRequest fits = request("import os", 4);
+  EXPECT_THROW(scheduler.submit(request("import os", 128 - static_cast<int32_t>(fits.prompt.size()) + 1), sink),
+               ContextFullError);
+  EXPECT_EQ(scheduler.stats().queue_depth, 0);
+
+  GenerationRequest long_one = request("import os", 100);
+  long_one.ignore_eos = true;
+  auto running = std::make_shared<RecordingSink>();
+  const auto running_id = scheduler.submit(long_one, running);
+  EXPECT_TRUE(eventually([&] { return scheduler.stats().busy_slots == 1; }));
+  auto waiting = std::make_shared<RecordingSink>();
+  scheduler.submit(fits, waiting);
+  EXPECT_THROW(scheduler.submit(fits, std::make_shared<RecordingSink>()), QueueFullError);
+  scheduler.cancel(running_id);
+  waiting->wait();
+  EXPECT_EQ(sink->finished_count(), 0) << "a refused request never reaches its sink";
+}
+
+}  // namespace
+}  // namespace hearth
