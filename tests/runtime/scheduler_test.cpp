@@ -347,5 +347,177 @@ TEST(Scheduler, RefusesWhatItCannotRun) {
   EXPECT_EQ(sink->finished_count(), 0) << "a refused request never reaches its sink";
 }
 
+TEST(Scheduler, TextStopsBeforeTheFirstStopString) {
+  Scheduler scheduler(demo_model(), small_options(2));
+  GenerationRequest r = request("The Python interpreter reads a script and", 24);
+  r.ignore_eos = true;
+  const Alone alone = generate_alone(r);
+  ASSERT_GT(alone.text.size(), 12u);
+  const std::string stop = alone.text.substr(alone.text.size() / 2, 3);
+  r.stop = {"no such stop string", stop};
+  auto sink = std::make_shared<RecordingSink>();
+  scheduler.submit(r, sink);
+  const GenerationResult result = sink->wait();
+  EXPECT_EQ(result.reason, FinishReason::stop);
+  EXPECT_EQ(sink->text(), alone.text.substr(0, alone.text.find(stop)));
+  EXPECT_LT(sink->tokens().size(), alone.tokens.size());
+  const std::vector<int32_t> expected(alone.tokens.begin(), alone.tokens.begin() + sink->tokens().size());
+  EXPECT_EQ(sink->tokens(), expected);
+}
+
+TEST(Scheduler, MaxTokensEndsWithReasonLength) {
+  Scheduler scheduler(demo_model(), small_options(2));
+  GenerationRequest r = request("def main():", 5, seeded(7));
+  r.ignore_eos = true;
+  auto sink = std::make_shared<RecordingSink>();
+  scheduler.submit(r, sink);
+  const GenerationResult result = sink->wait();
+  EXPECT_EQ(result.reason, FinishReason::length);
+  EXPECT_EQ(result.generated_tokens, 5);
+  EXPECT_EQ(sink->tokens().size(), 5u);
+  EXPECT_EQ(finish_reason_name(result.reason), "length");
+}
+
+TEST(Scheduler, IgnoreEosNeverGivesAnEndOfGenerationToken) {
+  Scheduler scheduler(demo_model(), small_options(2));
+  GenerationRequest r = request("A list comprehension builds", 60, seeded(3));
+  r.sampling.temperature = 1.5f;
+  r.ignore_eos = true;
+  auto sink = std::make_shared<RecordingSink>();
+  scheduler.submit(r, sink);
+  EXPECT_EQ(sink->wait().reason, FinishReason::length);
+  for (const int32_t token : sink->tokens()) EXPECT_FALSE(demo_model()->tokenizer().is_eog(token));
+}
+
+// log-softmax of one logit, computed here in long double as a reference.
+float reference_logprob(const std::vector<float>& logits, int32_t token) {
+  const float max = *std::max_element(logits.begin(), logits.end());
+  long double sum = 0;
+  for (const float logit : logits) sum += std::exp(static_cast<long double>(logit) - max);
+  return static_cast<float>(static_cast<long double>(logits[static_cast<size_t>(token)]) - max - std::log(sum));
+}
+
+TEST(Scheduler, LogprobsAreTheLogSoftmaxOfThePlainContextsLogits) {
+  Scheduler scheduler(demo_model(), small_options(2));
+  GenerationRequest greedy_request = request("Debian packages are managed with", 8);
+  greedy_request.top_logprobs = 5;
+  GenerationRequest sampled_request = request("import os", 8, seeded(11));
+  sampled_request.logprobs = true;
+  auto greedy_sink = std::make_shared<RecordingSink>();
+  auto sampled_sink = std::make_shared<RecordingSink>();
+  scheduler.submit(greedy_request, greedy_sink);
+  scheduler.submit(sampled_request, sampled_sink);
+  greedy_sink->wait();
+  sampled_sink->wait();
+
+  const Alone greedy_alone = generate_alone(greedy_request);
+  const std::vector<GenerationEvent> greedy_events = greedy_sink->events();
+  ASSERT_EQ(greedy_events.size(), greedy_alone.tokens.size());
+  for (size_t i = 0; i < greedy_events.size(); ++i) {
+    const GenerationEvent& event = greedy_events[i];
+    ASSERT_TRUE(event.logprob);
+    EXPECT_EQ(event.logprob->token, event.token);
+    EXPECT_NEAR(event.logprob->logprob, reference_logprob(greedy_alone.logits[i], event.token), 1e-5);
+    ASSERT_EQ(event.top.size(), 5u);
+    EXPECT_EQ(event.top[0].token, event.token) << "greedy picks the most probable token";
+    for (size_t k = 0; k < event.top.size(); ++k) {
+      EXPECT_NEAR(event.top[k].logprob, reference_logprob(greedy_alone.logits[i], event.top[k].token), 1e-5);
+      if (k > 0) EXPECT_GE(event.top[k - 1].logprob, event.top[k].logprob);
+    }
+    // Nothing outside the list is more probable than its last entry.
+    const std::vector<float>& row = greedy_alone.logits[i];
+    for (size_t v = 0; v < row.size(); ++v) {
+      const bool listed = std::any_of(event.top.begin(), event.top.end(),
+                                      [&](const TokenLogprob& t) { return t.token == static_cast<int32_t>(v); });
+      if (!listed) EXPECT_LE(row[v], row[static_cast<size_t>(event.top.back().token)]);
+    }
+  }
+
+  const Alone sampled_alone = generate_alone(sampled_request);
+  const std::vector<GenerationEvent> sampled_events = sampled_sink->events();
+  ASSERT_EQ(sampled_events.size(), sampled_alone.tokens.size());
+  for (size_t i = 0; i < sampled_events.size(); ++i) {
+    ASSERT_TRUE(sampled_events[i].logprob);
+    EXPECT_NEAR(sampled_events[i].logprob->logprob,
+                reference_logprob(sampled_alone.logits[i], sampled_events[i].token), 1e-5);
+    EXPECT_TRUE(sampled_events[i].top.empty());
+  }
+}
+
+TEST(Scheduler, ASinkThatThrowsIsCancelledAndTheOthersGoOn) {
+  class ThrowingSink : public RecordingSink {
+   public:
+    void on_token(GenerationEvent event) override {
+      RecordingSink::on_token(std::move(event));
+      throw std::runtime_error("the client went away");
+    }
+  };
+  Scheduler scheduler(demo_model(), small_options(2));
+  auto throwing = std::make_shared<ThrowingSink>();
+  auto fine = std::make_shared<RecordingSink>();
+  GenerationRequest r = request("Unit tests check that", 12);
+  r.ignore_eos = true;
+  scheduler.submit(r, throwing);
+  scheduler.submit(r, fine);
+  EXPECT_EQ(throwing->wait().reason, FinishReason::cancelled);
+  EXPECT_EQ(fine->wait().reason, FinishReason::length);
+  EXPECT_EQ(fine->tokens(), generate_alone(r).tokens);
+}
+
+TEST(Scheduler, ShutdownLetsRunningAndQueuedRequestsFinishWithinTheGrace) {
+  Scheduler scheduler(demo_model(), small_options(1));
+  std::vector<std::shared_ptr<RecordingSink>> sinks;
+  for (const char* prompt : {"import os", "def main():", "apt-get install"}) {
+    sinks.push_back(std::make_shared<RecordingSink>());
+    GenerationRequest r = request(prompt, 6);
+    r.ignore_eos = true;
+    scheduler.submit(r, sinks.back());
+  }
+  scheduler.shutdown(30s);
+  for (const auto& sink : sinks) {
+    EXPECT_EQ(sink->finished_count(), 1);
+    EXPECT_EQ(sink->wait().reason, FinishReason::length);
+  }
+  EXPECT_THROW(scheduler.submit(request("import os", 2), std::make_shared<RecordingSink>()), ShuttingDownError);
+  const SchedulerStats stats = scheduler.stats();
+  EXPECT_EQ(stats.generated_tokens, 18u);
+  EXPECT_GT(stats.steps, 6u);
+  EXPECT_EQ(stats.kv_cells, 128);
+  EXPECT_GT(stats.kv_cells_used, 0) << "the last request's tokens stay cached";
+}
+
+TEST(Scheduler, ShutdownCancelsWhatOutlastsTheGrace) {
+  Scheduler scheduler(demo_model(), small_options(1));
+  GenerationRequest r = request("import os", 120);
+  r.ignore_eos = true;
+  auto running = std::make_shared<RecordingSink>();
+  auto queued = std::make_shared<RecordingSink>();
+  scheduler.submit(r, running);
+  scheduler.submit(request("def main():", 4), queued);
+  running->wait_for_tokens(1);
+  scheduler.shutdown(0ms);
+  EXPECT_EQ(running->finished_count(), 1);
+  EXPECT_EQ(running->wait().reason, FinishReason::cancelled);
+  EXPECT_EQ(queued->wait().reason, FinishReason::cancelled);
+}
+
+TEST(Scheduler, DestructorCancelsRunningAndQueuedRequests) {
+  std::vector<std::shared_ptr<RecordingSink>> sinks;
+  {
+    Scheduler scheduler(demo_model(), small_options(2));
+    for (int i = 0; i < 4; ++i) {
+      sinks.push_back(std::make_shared<RecordingSink>());
+      GenerationRequest r = request(kPrompts[i], 100);
+      r.ignore_eos = true;
+      scheduler.submit(r, sinks.back());
+    }
+    sinks[0]->wait_for_tokens(2);
+  }
+  for (const auto& sink : sinks) {
+    EXPECT_EQ(sink->finished_count(), 1);
+    EXPECT_EQ(sink->wait().reason, FinishReason::cancelled);
+  }
+}
+
 }  // namespace
 }  // namespace hearth
