@@ -231,6 +231,7 @@ struct Scheduler::Impl {
         admit_locked();
         counters.queue_depth = static_cast<int32_t>(queue.size());
         counters.busy_slots = busy_slots;
+        counters.kv_cells_used = context.n_cells_used();
       }
       for (auto& job : cancelled) finish(*job, FinishReason::cancelled);
       if (busy_slots_unlocked() > 0) step();
@@ -275,85 +276,101 @@ struct Scheduler::Impl {
     }
   }
 
-  // One batched forward pass over every busy slot, then sampling and events for the slots that got logits.
+  // What one slot puts into a step: its last sampled token (generating) or the next `n_prompt` prompt tokens.
+  struct Part {
+    Slot* slot;
+    size_t n_prompt = 0;
+  };
+
+  // One batched forward pass over every busy slot: the generating ones first, then prompt chunks filling the rest
+  // of n_batch, oldest request first (at least one token, so that prompts always advance).
   void step() {
-    Batch batch;
-    std::vector<Slot*> with_logits;  // with_logits[i] owns the i-th logits row of the batch
-    std::vector<size_t> logits_index;
-    for (Slot& slot : slots) {
-      if (!slot.job || !slot.job->generating) continue;
-      logits_index.push_back(batch.size());
-      with_logits.push_back(&slot);
-      batch.add(slot.job->last_token, static_cast<int32_t>(slot.cached.size()), slot.seq_id, true);
-    }
-    // Prompts fill the rest of the budget, oldest request first; at least one token so prompts always advance.
+    std::vector<Part> parts;
     std::vector<Slot*> prefilling;
     for (Slot& slot : slots) {
-      if (slot.job && !slot.job->generating) prefilling.push_back(&slot);
+      if (!slot.job) continue;
+      if (slot.job->generating) {
+        parts.push_back({&slot});
+      } else {
+        prefilling.push_back(&slot);
+      }
     }
     std::sort(prefilling.begin(), prefilling.end(), [](Slot* a, Slot* b) { return a->job->id < b->job->id; });
-    size_t budget = std::max<int64_t>(options.n_batch - static_cast<int64_t>(batch.size()), prefilling.empty() ? 0 : 1);
-    std::vector<std::pair<Slot*, size_t>> chunks;  // slot, tokens of its prompt in this step
+    int64_t budget = std::max<int64_t>(options.n_batch - static_cast<int64_t>(parts.size()), 1);
     for (Slot* slot : prefilling) {
       if (budget == 0) break;
-      Job& job = *slot->job;
-      const size_t n = std::min(budget, job.request.prompt.size() - job.prompt_done);
-      for (size_t i = 0; i < n; ++i) {
-        const size_t index = job.prompt_done + i;
-        const bool last = index + 1 == job.request.prompt.size();
-        if (last) logits_index.push_back(batch.size()), with_logits.push_back(slot);
-        batch.add(job.request.prompt[index], static_cast<int32_t>(index), slot->seq_id, last);
+      const Job& job = *slot->job;
+      const size_t n = std::min(static_cast<size_t>(budget), job.request.prompt.size() - job.prompt_done);
+      parts.push_back({slot, n});
+      budget -= static_cast<int64_t>(n);
+    }
+    run_parts(parts);
+  }
+
+  // Decodes the parts in one batch, then samples for each slot that got logits. When the pass fails, each part is
+  // tried again on its own, so that only the requests whose own tokens fail (e.g. a prompt meeting broken weights)
+  // end with an error; the Context's batch invariance makes the retried ones' results the same bits.
+  void run_parts(const std::vector<Part>& parts) {
+    Batch batch;
+    std::vector<std::pair<Slot*, size_t>> outputs;  // slot, index of its logits in the batch
+    for (const Part& part : parts) {
+      const Slot& slot = *part.slot;
+      const Job& job = *slot.job;
+      const auto pos = static_cast<int32_t>(slot.cached.size());
+      if (job.generating) {
+        outputs.emplace_back(part.slot, batch.size());
+        batch.add(job.last_token, pos, slot.seq_id, true);
+        continue;
       }
-      chunks.emplace_back(slot, n);
-      budget -= n;
+      for (size_t i = 0; i < part.n_prompt; ++i) {
+        const bool last = job.prompt_done + i + 1 == job.request.prompt.size();
+        if (last) outputs.emplace_back(part.slot, batch.size());
+        batch.add(job.request.prompt[job.prompt_done + i], pos + static_cast<int32_t>(i), slot.seq_id, last);
+      }
     }
 
     try {
       context.decode(batch);
     } catch (const std::exception& e) {
-      // The pass is lost for every slot in it (the error does not say which sequence failed). Their caches may
-      // hold part of it, so they are emptied.
-      std::vector<std::unique_ptr<Job>> failed;
-      for (const BatchToken& token : batch.tokens) {
-        Slot& slot = slots[static_cast<size_t>(token.seq_id)];
-        if (!slot.job) continue;
-        context.remove(slot.seq_id, 0, -1);
-        slot.cached.clear();
-        failed.push_back(std::move(slot.job));
+      // Earlier passes of a split batch (and the logits check, which comes after them) leave tokens stored.
+      for (const Part& part : parts) {
+        context.remove(part.slot->seq_id, static_cast<int32_t>(part.slot->cached.size()), -1);
       }
-      release_slots(static_cast<int32_t>(failed.size()), 0);
-      for (auto& job : failed) {
-        job->result.error = e.what();
-        finish(*job, FinishReason::error);
+      if (parts.size() > 1) {
+        for (const Part& part : parts) run_parts({part});
+        return;
       }
+      Slot& slot = *parts.front().slot;
+      std::unique_ptr<Job> failed = std::move(slot.job);
+      count_step(1, 0);
+      failed->result.error = e.what();
+      finish(*failed, FinishReason::error);
       return;
     }
 
-    for (Slot& slot : slots) {
-      if (slot.job && slot.job->generating) slot.cached.push_back(slot.job->last_token);
-    }
-    for (const auto& [slot, n] : chunks) {
-      Job& job = *slot->job;
-      slot->cached.insert(slot->cached.end(), job.request.prompt.begin() + static_cast<std::ptrdiff_t>(job.prompt_done),
-                          job.request.prompt.begin() + static_cast<std::ptrdiff_t>(job.prompt_done + n));
-      job.prompt_done += n;
+    for (const Part& part : parts) {
+      Slot& slot = *part.slot;
+      Job& job = *slot.job;
+      if (job.generating) {
+        slot.cached.push_back(job.last_token);
+        continue;
+      }
+      const auto chunk = job.request.prompt.begin() + static_cast<std::ptrdiff_t>(job.prompt_done);
+      slot.cached.insert(slot.cached.end(), chunk, chunk + static_cast<std::ptrdiff_t>(part.n_prompt));
+      job.prompt_done += part.n_prompt;
     }
 
     int32_t finished = 0;
-    uint64_t generated = 0;
-    for (size_t i = 0; i < with_logits.size(); ++i) {
-      Slot& slot = *with_logits[i];
-      Job& job = *slot.job;
+    for (const auto& [slot, index] : outputs) {
+      Job& job = *slot->job;
       job.generating = true;
-      ++generated;
-      std::optional<FinishReason> reason = emit_token(job, context.logits(logits_index[i]));
-      if (reason) {
+      if (const std::optional<FinishReason> reason = emit_token(job, context.logits(index))) {
         finish(job, *reason);
-        slot.job.reset();
+        slot->job.reset();
         ++finished;
       }
     }
-    release_slots(finished, generated);
+    count_step(finished, outputs.size());
   }
 
   // Samples the job's next token from `logits` and delivers its event. Returns the finish reason when it ends the
@@ -403,7 +420,8 @@ struct Scheduler::Impl {
     }
   }
 
-  void release_slots(int32_t finished, uint64_t generated) {
+  // Publishes a forward pass: `finished` slots freed, `generated` tokens sampled.
+  void count_step(int32_t finished, uint64_t generated) {
     std::lock_guard lock(mutex);
     busy_slots -= finished;
     counters.busy_slots = busy_slots;

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <fstream>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,6 +20,8 @@
 #include "hearth/model.h"
 #include "hearth/sampling.h"
 #include "hearth/scheduler.h"
+#include "model/temp_dir.h"
+#include "model/tiny_model.h"
 #include "support/shared_data.h"
 
 namespace hearth {
@@ -119,9 +123,9 @@ struct Alone {
   std::vector<std::vector<float>> logits;  // the row each token was sampled from
 };
 
-Alone generate_alone(const GenerationRequest& r) {
-  const tokenizer::Tokenizer& tok = demo_model()->tokenizer();
-  Context ctx(demo_model(), {.n_ctx = 256, .n_threads = 2});
+Alone generate_alone(const GenerationRequest& r, const std::shared_ptr<const Model>& model = demo_model()) {
+  const tokenizer::Tokenizer& tok = model->tokenizer();
+  Context ctx(model, {.n_ctx = 256, .n_threads = 2});
   sampling::Sampler sampler(r.sampling);
   for (const int32_t token : r.prompt) sampler.accept(token);
   Batch batch;
@@ -516,6 +520,64 @@ TEST(Scheduler, DestructorCancelsRunningAndQueuedRequests) {
   for (const auto& sink : sinks) {
     EXPECT_EQ(sink->finished_count(), 1);
     EXPECT_EQ(sink->wait().reason, FinishReason::cancelled);
+  }
+}
+
+// A tiny model whose embedding row of `broken_token` is NaN: a sequence that reads that token fails its pass.
+std::shared_ptr<const Model> model_with_broken_token(const test::TempDir& dir, int32_t broken_token) {
+  test::TinyModelSpec spec;
+  spec.embedding_type = TensorType::F32;
+  spec.tied_output = false;
+  const auto path = dir / "broken.gguf";
+  test::write_tiny_model(spec, path);
+  uint64_t row_offset = 0;
+  int64_t n_embd = 0;
+  {
+    const gguf::File file = gguf::File::open(path);
+    const gguf::TensorInfo& embedding = file.tensor("token_embd.weight");
+    n_embd = embedding.ne[0];
+    row_offset = file.data_offset() + embedding.offset + static_cast<uint64_t>(broken_token * n_embd) * sizeof(float);
+  }
+  const std::vector<float> nan_row(static_cast<size_t>(n_embd), std::numeric_limits<float>::quiet_NaN());
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekp(static_cast<std::streamoff>(row_offset));
+  file.write(reinterpret_cast<const char*>(nan_row.data()), static_cast<std::streamsize>(n_embd * sizeof(float)));
+  return Model::load(path);
+}
+
+TEST(Scheduler, AForwardPassErrorEndsOnlyTheRequestWhoseTokensFail) {
+  const test::TempDir dir("scheduler-nan");
+  const int32_t broken = 777;
+  const auto model = model_with_broken_token(dir, broken);
+  Scheduler scheduler(model, small_options(2));
+  GenerationRequest good;
+  good.prompt = {1, 450, 5132, 26997, 338};
+  good.max_tokens = 20;
+  good.sampling = greedy();
+  good.ignore_eos = true;
+  GenerationRequest bad = good;
+  bad.prompt = {1, 450, broken, 338};
+
+  auto good_sink = std::make_shared<RecordingSink>();
+  auto bad_sink = std::make_shared<RecordingSink>();
+  scheduler.submit(good, good_sink);
+  good_sink->wait_for_tokens(2);
+  scheduler.submit(bad, bad_sink);  // its prompt joins a step of the running request
+  const GenerationResult failed = bad_sink->wait();
+  EXPECT_EQ(failed.reason, FinishReason::error);
+  EXPECT_NE(failed.error.find("non-finite"), std::string::npos) << failed.error;
+  EXPECT_TRUE(bad_sink->tokens().empty());
+  EXPECT_EQ(good_sink->wait().reason, FinishReason::length);
+  const Alone alone = generate_alone(good, model);
+  EXPECT_EQ(good_sink->tokens(), alone.tokens);
+
+  // The scheduler goes on serving, in the failed request's slot too.
+  std::vector<std::shared_ptr<RecordingSink>> after = {std::make_shared<RecordingSink>(),
+                                                        std::make_shared<RecordingSink>()};
+  for (const auto& sink : after) scheduler.submit(good, sink);
+  for (const auto& sink : after) {
+    EXPECT_EQ(sink->wait().reason, FinishReason::length);
+    EXPECT_EQ(sink->tokens(), alone.tokens);
   }
 }
 
