@@ -6,7 +6,6 @@
 #include "hearth/scheduler.h"
 
 #include <algorithm>
-#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -17,46 +16,9 @@
 
 #include <fmt/format.h>
 
-#include "hearth/tokenizer.h"
+#include "runtime/scheduler_job.h"
 
 namespace hearth {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double ms_between(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double, std::milli>(to - from).count();
-}
-
-constexpr int32_t kMaxTopLogprobs = 20;
-
-// log-softmax of `logits` at `token`, given the row's maximum and log-sum-exp (computed once per row).
-struct LogSoftmax {
-  explicit LogSoftmax(std::span<const float> logits) {
-    max = *std::max_element(logits.begin(), logits.end());
-    double sum = 0;
-    for (const float logit : logits) sum += std::exp(static_cast<double>(logit) - max);
-    log_sum = std::log(sum);
-  }
-  float operator()(float logit) const { return static_cast<float>(static_cast<double>(logit) - max - log_sum); }
-  double max = 0;
-  double log_sum = 0;
-};
-
-// The `n` most probable tokens, most probable first (ties: lower id first, as the sampler orders them).
-std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, const LogSoftmax& log_softmax, int32_t n) {
-  std::vector<int32_t> ids(logits.size());
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
-  const size_t k = std::min(ids.size(), static_cast<size_t>(n));
-  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(), [&](int32_t a, int32_t b) {
-    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-  });
-  std::vector<TokenLogprob> top;
-  for (size_t i = 0; i < k; ++i) top.push_back({ids[i], log_softmax(logits[ids[i]])});
-  return top;
-}
-
-}  // namespace
 
 std::string_view finish_reason_name(FinishReason reason) {
   switch (reason) {
@@ -68,22 +30,12 @@ std::string_view finish_reason_name(FinishReason reason) {
   return "unknown";
 }
 
-// A submitted request with what it needs to run; created by submit(), so that everything that can be refused is
-// refused there.
-struct Job {
-  Scheduler::RequestId id = 0;
-  GenerationRequest request;
-  std::shared_ptr<GenerationSink> sink;
-  Clock::time_point submitted;
-  sampling::Sampler sampler;
-  sampling::GenerationStop stop;
-  tokenizer::StreamingDetokenizer detokenizer;
+namespace {
 
-  size_t prompt_done = 0;   // prompt tokens in the slot's cache (reused or decoded)
-  bool generating = false;  // the prompt is decoded; `last_token` is the next one to decode
-  int32_t last_token = 0;
-  GenerationResult result{};
-};
+using runtime::Clock;
+using runtime::Job;
+using runtime::ms_between;
+using runtime::NextToken;
 
 // One sequence of the Context. `cached` is exactly what the sequence holds, positions 0.., kept after its job
 // ends so that the next job with the same prefix can skip it.
@@ -93,12 +45,13 @@ struct Slot {
   std::unique_ptr<Job> job{};  // null while free
 };
 
+}  // namespace
+
 struct Scheduler::Impl {
   std::shared_ptr<const Model> model;
   SchedulerOptions options;
   Context context;
   MemoryReport memory;
-  int32_t n_vocab = 0;
   std::vector<int32_t> end_of_generation_tokens;  // banned for ignore_eos
 
   // Guarded by `mutex`.
@@ -121,8 +74,7 @@ struct Scheduler::Impl {
   Impl(std::shared_ptr<const Model> model_in, const SchedulerOptions& options_in)
       : model(std::move(model_in)), options(resolve(*model, options_in)), context(model, context_options(options)) {
     memory = context.memory();
-    n_vocab = context.n_vocab();
-    for (int32_t id = 0; id < n_vocab; ++id) {
+    for (int32_t id = 0; id < context.n_vocab(); ++id) {
       if (model->tokenizer().is_eog(id)) end_of_generation_tokens.push_back(id);
     }
     for (int32_t seq = 0; seq < options.n_parallel; ++seq) slots.push_back(Slot{.seq_id = seq});
@@ -149,56 +101,6 @@ struct Scheduler::Impl {
             .n_outputs_max = options.n_parallel,  // a step asks for at most one token's logits per slot
             .n_threads = options.n_threads,
             .kv_type = options.kv_type};
-  }
-
-  std::unique_ptr<Job> make_job(GenerationRequest request, std::shared_ptr<GenerationSink> sink) const {
-    if (!sink) throw std::invalid_argument("the sink is null");
-    if (request.prompt.empty()) throw std::invalid_argument("the prompt is empty");
-    for (const int32_t token : request.prompt) {
-      if (token < 0 || token >= n_vocab) {
-        throw std::invalid_argument(
-            fmt::format("prompt token {} is outside the vocabulary of {} tokens", token, n_vocab));
-      }
-    }
-    if (request.max_tokens < 1) {
-      throw std::invalid_argument(fmt::format("max_tokens must be at least 1, not {}", request.max_tokens));
-    }
-    if (request.top_logprobs < 0 || request.top_logprobs > kMaxTopLogprobs) {
-      throw std::invalid_argument(
-          fmt::format("top_logprobs must be in 0..{}, not {}", kMaxTopLogprobs, request.top_logprobs));
-    }
-    for (const auto& [token, bias] : request.sampling.logit_bias) {
-      if (token < 0 || token >= n_vocab) {
-        throw std::invalid_argument(
-            fmt::format("logit bias names token {}, outside the vocabulary of {} tokens", token, n_vocab));
-      }
-      if (std::isnan(bias)) throw std::invalid_argument(fmt::format("logit bias for token {} is NaN", token));
-    }
-    for (const std::string& stop : request.stop) {
-      if (stop.empty()) throw std::invalid_argument("a stop string is empty");
-    }
-    const int64_t needed = static_cast<int64_t>(request.prompt.size()) + request.max_tokens;
-    if (needed > options.slot_context) {
-      throw ContextFullError(fmt::format("the prompt ({} tokens) and max_tokens ({}) need {} tokens, but a slot holds {}",
-                                         request.prompt.size(), request.max_tokens, needed, options.slot_context));
-    }
-    if (request.ignore_eos) sampling::ban_tokens(request.sampling, end_of_generation_tokens);
-    if (request.top_logprobs > 0) request.logprobs = true;
-
-    const tokenizer::Tokenizer& tok = model->tokenizer();
-    sampling::Sampler sampler(request.sampling);
-    // As llama.cpp (and `hearth run`) do: the prompt counts for the repetition penalties.
-    for (const int32_t token : request.prompt) sampler.accept(token);
-    sampling::GenerationStop stop([tok](int32_t id) { return tok.is_eog(id); }, request.stop,
-                                  static_cast<size_t>(request.max_tokens));
-    auto job = std::make_unique<Job>(Job{.request = std::move(request),
-                                         .sink = std::move(sink),
-                                         .submitted = Clock::now(),
-                                         .sampler = std::move(sampler),
-                                         .stop = std::move(stop),
-                                         .detokenizer = tokenizer::StreamingDetokenizer(tok, false, false)});
-    job->result.prompt_tokens = static_cast<int32_t>(job->request.prompt.size());
-    return job;
   }
 
   // ---- The worker ----
@@ -234,13 +136,8 @@ struct Scheduler::Impl {
         counters.kv_cells_used = context.n_cells_used();
       }
       for (auto& job : cancelled) finish(*job, FinishReason::cancelled);
-      if (busy_slots_unlocked() > 0) step();
+      if (busy_slots > 0) step();  // read without the mutex: only this thread writes it
     }
-  }
-
-  // Busy slots as the worker sees them (only the worker changes slot.job).
-  int32_t busy_slots_unlocked() const {
-    return static_cast<int32_t>(std::count_if(slots.begin(), slots.end(), [](const Slot& s) { return s.job != nullptr; }));
   }
 
   // Moves queued jobs into free slots, each to the free slot sharing the longest cached prefix with its prompt.
@@ -260,7 +157,11 @@ struct Scheduler::Impl {
             std::mismatch(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(limit), slot.cached.begin())
                 .first -
             prompt.begin());
-        if (!best || shared > best_shared) best = &slot, best_shared = shared;
+        // Among equal prefixes, the slot caching the fewest tokens: what the others hold may serve a later request.
+        if (!best || shared > best_shared || (shared == best_shared && slot.cached.size() < best->cached.size())) {
+          best = &slot;
+          best_shared = shared;
+        }
       }
       // The last prompt token is always decoded again: its logits give the first generated token.
       const size_t reused = std::min(best_shared, prompt.size() - 1);
@@ -373,41 +274,18 @@ struct Scheduler::Impl {
     count_step(finished, outputs.size());
   }
 
-  // Samples the job's next token from `logits` and delivers its event. Returns the finish reason when it ends the
-  // generation (the caller then calls finish()).
+  // Samples the job's next token and delivers its event. Returns the finish reason when it ends the generation
+  // (the caller then calls finish()).
   std::optional<FinishReason> emit_token(Job& job, std::span<const float> logits) {
-    GenerationEvent event;
+    NextToken next;
     try {
-      event.token = job.sampler.sample(logits);
+      next = next_token(job, logits, model->tokenizer());
     } catch (const sampling::SamplingError& e) {
       job.result.error = e.what();
       return FinishReason::error;
     }
-    job.sampler.accept(event.token);
-    job.last_token = event.token;
-    ++job.result.generated_tokens;
-    if (job.request.logprobs) {
-      const LogSoftmax log_softmax(logits);
-      event.logprob = TokenLogprob{event.token, log_softmax(logits[static_cast<size_t>(event.token)])};
-      if (job.request.top_logprobs > 0) event.top = top_logprobs(logits, log_softmax, job.request.top_logprobs);
-    }
-    const bool end_of_generation = model->tokenizer().is_eog(event.token);
-    const std::string piece = end_of_generation ? std::string() : job.detokenizer.push(event.token);
-    sampling::GenerationStop::Step stop_step = job.stop.on_token(event.token, piece);
-    event.text = std::move(stop_step.text);
-    if (job.result.generated_tokens == 1) job.result.time_to_first_token_ms = ms_between(job.submitted, Clock::now());
-    deliver(job, [&] { job.sink->on_token(std::move(event)); });
-    switch (stop_step.reason) {
-      case sampling::StopReason::none: return std::nullopt;
-      case sampling::StopReason::end_of_generation:
-        job.result.text = job.detokenizer.finish();
-        return FinishReason::stop;
-      case sampling::StopReason::stop_string: return FinishReason::stop;
-      case sampling::StopReason::max_tokens:
-        job.result.text = job.detokenizer.finish();  // an incomplete UTF-8 character, as is
-        return FinishReason::length;
-    }
-    return std::nullopt;
+    deliver(job, [&] { job.sink->on_token(std::move(next.event)); });
+    return next.finish;
   }
 
   // Calls a sink; a sink that throws has its request cancelled (the worker must keep serving the others).
@@ -461,7 +339,8 @@ Scheduler::~Scheduler() {
 }
 
 Scheduler::RequestId Scheduler::submit(GenerationRequest request, std::shared_ptr<GenerationSink> sink) {
-  std::unique_ptr<Job> job = impl_->make_job(std::move(request), std::move(sink));
+  std::unique_ptr<Job> job = runtime::make_job(std::move(request), std::move(sink), *impl_->model,
+                                               impl_->options.slot_context, impl_->end_of_generation_tokens);
   {
     std::lock_guard lock(impl_->mutex);
     if (!impl_->accepting) throw ShuttingDownError("the scheduler is shutting down");

@@ -254,18 +254,28 @@ TEST(Scheduler, ASharedPrefixIsReusedWithoutChangingTheTokens) {
 
 TEST(Scheduler, ARequestGoesToTheSlotWithTheLongestSharedPrefix) {
   Scheduler scheduler(demo_model(), small_options(2));
-  const GenerationRequest a = request("Debian packages are managed with apt", 4);
-  const GenerationRequest b = request("A list comprehension builds a new list", 4);
+  // Without the BOS every prompt starts with, so that `a` and `b` share nothing.
+  const auto without_bos = [](GenerationRequest r) {
+    r.prompt.erase(r.prompt.begin());
+    return r;
+  };
+  const GenerationRequest a = without_bos(request("Debian packages are managed with apt", 4));
+  const GenerationRequest b = without_bos(request("A list comprehension builds a new list", 4));
   for (const auto& r : {a, b}) {
     auto sink = std::make_shared<RecordingSink>();
     scheduler.submit(r, sink);
     sink->wait();
   }
-  GenerationRequest again = request("A list comprehension builds a new list from", 4);
+  const GenerationRequest again = without_bos(request("A list comprehension builds a new list from", 4));
   auto sink = std::make_shared<RecordingSink>();
   scheduler.submit(again, sink);
   EXPECT_EQ(sink->wait().cached_tokens, static_cast<int32_t>(b.prompt.size()));
   EXPECT_EQ(sink->tokens(), generate_alone(again).tokens);
+  // `b` went to the empty slot rather than evict `a`, whose prompt is still cached.
+  auto a_again = std::make_shared<RecordingSink>();
+  scheduler.submit(a, a_again);
+  EXPECT_EQ(a_again->wait().cached_tokens, static_cast<int32_t>(a.prompt.size()) - 1);
+  EXPECT_EQ(a_again->tokens(), generate_alone(a).tokens);
 }
 
 TEST(Scheduler, CancelFreesTheSlotForAQueuedRequest) {
