@@ -1,0 +1,136 @@
+#include "runtime/scheduler_job.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "hearth/context.h"
+
+namespace hearth::runtime {
+namespace {
+
+constexpr int32_t kMaxTopLogprobs = 20;
+
+// log-softmax over one row of logits: the maximum and log-sum-exp are computed once, each token's value on demand.
+struct LogSoftmax {
+  explicit LogSoftmax(std::span<const float> logits) {
+    max = *std::max_element(logits.begin(), logits.end());
+    double sum = 0;
+    for (const float logit : logits) sum += std::exp(static_cast<double>(logit) - max);
+    log_sum = std::log(sum);
+  }
+  float operator()(float logit) const { return static_cast<float>(static_cast<double>(logit) - max - log_sum); }
+  double max = 0;
+  double log_sum = 0;
+};
+
+// The `n` most probable tokens, most probable first (ties: lower id first, as the sampler orders them).
+std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, const LogSoftmax& log_softmax, int32_t n) {
+  std::vector<int32_t> ids(logits.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+  const auto k = static_cast<std::ptrdiff_t>(std::min(ids.size(), static_cast<size_t>(n)));
+  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  });
+  std::vector<TokenLogprob> top;
+  for (std::ptrdiff_t i = 0; i < k; ++i) top.push_back({ids[i], log_softmax(logits[ids[i]])});
+  return top;
+}
+
+void check_request(const GenerationRequest& request, int32_t n_vocab, int32_t slot_context) {
+  if (request.prompt.empty()) throw std::invalid_argument("the prompt is empty");
+  for (const int32_t token : request.prompt) {
+    if (token < 0 || token >= n_vocab) {
+      throw std::invalid_argument(fmt::format("prompt token {} is outside the vocabulary of {} tokens", token, n_vocab));
+    }
+  }
+  if (request.max_tokens < 1) {
+    throw std::invalid_argument(fmt::format("max_tokens must be at least 1, not {}", request.max_tokens));
+  }
+  if (request.top_logprobs < 0 || request.top_logprobs > kMaxTopLogprobs) {
+    throw std::invalid_argument(
+        fmt::format("top_logprobs must be in 0..{}, not {}", kMaxTopLogprobs, request.top_logprobs));
+  }
+  for (const auto& [token, bias] : request.sampling.logit_bias) {
+    if (token < 0 || token >= n_vocab) {
+      throw std::invalid_argument(
+          fmt::format("logit bias names token {}, outside the vocabulary of {} tokens", token, n_vocab));
+    }
+    if (std::isnan(bias)) throw std::invalid_argument(fmt::format("logit bias for token {} is NaN", token));
+  }
+  for (const std::string& stop : request.stop) {
+    if (stop.empty()) throw std::invalid_argument("a stop string is empty");
+  }
+  const int64_t needed = static_cast<int64_t>(request.prompt.size()) + request.max_tokens;
+  if (needed > slot_context) {
+    throw ContextFullError(fmt::format("the prompt ({} tokens) and max_tokens ({}) need {} tokens, but a slot holds {}",
+                                       request.prompt.size(), request.max_tokens, needed, slot_context));
+  }
+}
+
+}  // namespace
+
+double ms_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+std::unique_ptr<Job> make_job(GenerationRequest request, std::shared_ptr<GenerationSink> sink, const Model& model,
+                              int32_t slot_context, std::span<const int32_t> end_of_generation) {
+  if (!sink) throw std::invalid_argument("the sink is null");
+  const tokenizer::Tokenizer& tok = model.tokenizer();
+  check_request(request, static_cast<int32_t>(model.info().n_vocab), slot_context);
+  if (request.ignore_eos) sampling::ban_tokens(request.sampling, end_of_generation);
+  if (request.top_logprobs > 0) request.logprobs = true;
+
+  sampling::Sampler sampler(request.sampling);
+  // As llama.cpp (and `hearth run`) do: the prompt counts for the repetition penalties.
+  for (const int32_t token : request.prompt) sampler.accept(token);
+  sampling::GenerationStop stop([tok](int32_t id) { return tok.is_eog(id); }, request.stop,
+                                static_cast<size_t>(request.max_tokens));
+  auto job = std::make_unique<Job>(Job{.request = std::move(request),
+                                       .sink = std::move(sink),
+                                       .submitted = Clock::now(),
+                                       .sampler = std::move(sampler),
+                                       .stop = std::move(stop),
+                                       .detokenizer = tokenizer::StreamingDetokenizer(tok, false, false)});
+  job->result.prompt_tokens = static_cast<int32_t>(job->request.prompt.size());
+  return job;
+}
+
+NextToken next_token(Job& job, std::span<const float> logits, const tokenizer::Tokenizer& tokenizer) {
+  NextToken next;
+  GenerationEvent& event = next.event;
+  event.token = job.sampler.sample(logits);
+  job.sampler.accept(event.token);
+  job.last_token = event.token;
+  ++job.result.generated_tokens;
+  if (job.request.logprobs) {
+    const LogSoftmax log_softmax(logits);
+    event.logprob = TokenLogprob{event.token, log_softmax(logits[static_cast<size_t>(event.token)])};
+    if (job.request.top_logprobs > 0) event.top = top_logprobs(logits, log_softmax, job.request.top_logprobs);
+  }
+  // An end-of-generation token's text is never shown.
+  const std::string piece = tokenizer.is_eog(event.token) ? std::string() : job.detokenizer.push(event.token);
+  sampling::GenerationStop::Step stop_step = job.stop.on_token(event.token, piece);
+  event.text = std::move(stop_step.text);
+  if (job.result.generated_tokens == 1) job.result.time_to_first_token_ms = ms_between(job.submitted, Clock::now());
+  switch (stop_step.reason) {
+    case sampling::StopReason::none: break;
+    case sampling::StopReason::stop_string: next.finish = FinishReason::stop; break;
+    case sampling::StopReason::end_of_generation:
+      job.result.text = job.detokenizer.finish();  // an incomplete UTF-8 character, as is
+      next.finish = FinishReason::stop;
+      break;
+    case sampling::StopReason::max_tokens:
+      job.result.text = job.detokenizer.finish();
+      next.finish = FinishReason::length;
+      break;
+  }
+  return next;
+}
+
+}  // namespace hearth::runtime
