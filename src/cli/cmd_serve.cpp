@@ -36,7 +36,7 @@ struct Options {
   int32_t n_threads = 0;
   int32_t n_batch = 512;
   int32_t max_queue = 64;
-  int64_t max_body_bytes = 8 << 20;
+  uint64_t max_body_bytes = 8 << 20;
   int32_t max_connections = 4096;
   int32_t grace_seconds = 10;
   std::vector<std::string> api_keys;
@@ -65,7 +65,7 @@ void serve(const Options& options) {
   server::ServerOptions server_options{.host = options.host,
                                        .port = static_cast<uint16_t>(options.port),
                                        .api_keys = options.api_keys,
-                                       .max_body_bytes = static_cast<uint64_t>(options.max_body_bytes),
+                                       .max_body_bytes = options.max_body_bytes,
                                        .max_connections = options.max_connections,
                                        .log_format = options.log_format == "json" ? server::LogFormat::json
                                                                                   : server::LogFormat::text};
@@ -119,7 +119,7 @@ void register_serve(CLI::App& app, int& exit_code) {
   add_numeric_flag(*cmd, "-c,--ctx-size", options->slot_context,
                    "Tokens per slot, prompt and reply (default 0: the model's, at most 4096)",
                    NumericRange<int32_t>{.min = 0, .max = 1 << 20});
-  add_numeric_flag(*cmd, "-np,--parallel", options->n_parallel, "Slots: requests generating at once (default 4)",
+  add_numeric_flag(*cmd, "--parallel", options->n_parallel, "Slots: requests generating at once (default 4)",
                    NumericRange<int32_t>{.min = 1, .max = 256});
   add_numeric_flag(*cmd, "-t,--threads", options->n_threads, "Threads (default 0: one per hardware thread)",
                    thread_count_range());
@@ -129,7 +129,7 @@ void register_serve(CLI::App& app, int& exit_code) {
                    "Requests waiting for a slot beyond which new ones get 503 (default 64)",
                    NumericRange<int32_t>{.min = 0, .max = 1 << 20});
   add_numeric_flag(*cmd, "--max-body-bytes", options->max_body_bytes, "Largest request body; larger get 413 (default 8 MiB)",
-                   NumericRange<int64_t>{.min = 1, .max = int64_t{1} << 30});
+                   NumericRange<uint64_t>{.min = 1, .max = uint64_t{1} << 30});
   add_numeric_flag(*cmd, "--max-connections", options->max_connections,
                    "Open connections beyond which new ones are closed (default 4096, at most the descriptor limit)",
                    NumericRange<int32_t>{.min = 1, .max = 1 << 20});
