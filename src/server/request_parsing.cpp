@@ -60,7 +60,7 @@ std::optional<int64_t> get_integer(const json& body, const std::string& field, i
   }
   if (value->is_number_unsigned()) {
     const uint64_t number = value->get<uint64_t>();
-    if (number > static_cast<uint64_t>(max)) {
+    if (number > static_cast<uint64_t>(max) || (min > 0 && number < static_cast<uint64_t>(min))) {
       throw bad_request(fmt::format("'{}' must be an integer from {} to {}", field, min, max), field);
     }
     return static_cast<int64_t>(number);
