@@ -417,4 +417,17 @@ TEST(Server, HostileClientsLeaveItHealthy) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+// The official OpenAI Node SDK (tests/server/node_modules, installed by scripts/setup) as a client.
+TEST(Server, OpenAINodeSdk) {
+  const std::string folder = std::string(HEARTH_SOURCE_DIR) + "/tests/server";
+  if (!std::filesystem::exists(folder + "/node_modules/openai")) {
+    GTEST_SKIP() << "the OpenAI SDK is not installed: run scripts/setup (npm install in tests/server)";
+  }
+  ServerProcess server({"--api-key", "test-key"});
+  const auto client = hearth::test::run_command("node " + folder + "/openai_client.mjs http://127.0.0.1:" +
+                                                std::to_string(server.port()) + "/v1 test-key 2>&1");
+  EXPECT_EQ(client.exit_code, 0) << client.out;
+  EXPECT_EQ(server.stop(), 0);
+}
+
 }  // namespace
