@@ -402,7 +402,7 @@ TEST(Server, HostileClientsLeaveItHealthy) {
   EXPECT_GE(answered, 500);
   // A 10 MB body, refused by its Content-Length; raw garbage instead of HTTP.
   EXPECT_EQ(request(port, "POST", "/v1/completions", std::string(10 << 20, 'x')).status, 413);
-  for (const std::string garbage : {std::string("\x16\x03\x01\x02\x00", 5), std::string("GET / HTTP/9.9\r\n\r\n"),
+  for (const std::string& garbage : {std::string("\x16\x03\x01\x02\x00", 5), std::string("GET / HTTP/9.9\r\n\r\n"),
                                     std::string("GET /health HTTP/1.1\r\nContent-Length: -1\r\n\r\n")}) {
     const int fd = connect_to(port);
     send_all(fd, garbage);

@@ -103,7 +103,7 @@ TEST(RequestParsing, WrongTypesAndRangesNameTheField) {
 }
 
 TEST(RequestParsing, MalformedBodiesAre400) {
-  for (const std::string body : {std::string("{"), std::string("not json"), std::string("{\"a\": \"\xff\"}"),
+  for (const std::string& body : {std::string("{"), std::string("not json"), std::string("{\"a\": \"\xff\"}"),
                                  std::string("[1e400]"), std::string(100000, '['), std::string("")}) {
     try {
       parse_json_body(body);
