@@ -76,6 +76,7 @@ void HttpSession::on_body(beast::error_code error) {
 
 void HttpSession::on_read_error(beast::error_code error) {
   const auto refuse = [this](int status, const std::string& message, const char* route) {
+    request_start_ = std::chrono::steady_clock::now();
     keep_alive_ = false;
     request_in_flight_ = true;
     ++state_.responses_in_flight;
@@ -100,6 +101,7 @@ void HttpSession::on_read_error(beast::error_code error) {
 
 void HttpSession::handle_request() {
   stream_.expires_never();  // a generation may take longer than any read timeout; writes set their own
+  request_start_ = std::chrono::steady_clock::now();
   HttpRequest request = parser_->release();
   keep_alive_ = request.keep_alive();
   request_in_flight_ = true;
@@ -163,6 +165,10 @@ void HttpSession::finish_response(const RequestRecord& record, int status) {
   state_.metrics.count_request(record.route, status);
   RequestRecord logged = record;
   logged.status = status;
+  if (logged.duration_ms == 0) {  // a generation reports its own; other routes' time is measured here
+    logged.duration_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - request_start_).count();
+  }
   log_request(state_.options.log_format, logged);
   if (!write_in_flight_ && outbox_.empty()) after_response();
 }

@@ -5,6 +5,7 @@
 // generation at once), and keeps any pipelined request for later.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -92,6 +93,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool closed_ = false;
   bool first_request_ = true;
   bool request_in_flight_ = false;  // counted in state_.responses_in_flight
+  std::chrono::steady_clock::time_point request_start_;  // when the current request was read
 };
 
 // Runs the route the request names (routes.cpp).
