@@ -128,7 +128,7 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Queues a request. Throws std::invalid_argument (empty prompt, id outside the vocabulary, max_tokens < 1,
-  // top_logprobs outside 0..20, a bad logit bias), ContextFullError (prompt + max_tokens > slot_context(), stating
+  // top_logprobs outside 0..20, a bad logit bias, an empty stop string, a null sink), ContextFullError (prompt + max_tokens > slot_context(), stating
   // both), QueueFullError, ShuttingDownError. On success the sink will get on_finished exactly once.
   RequestId submit(GenerationRequest request, std::shared_ptr<GenerationSink> sink);
 

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <unordered_set>
@@ -90,6 +91,10 @@ struct Scheduler::Impl {
     if (options.slot_context < 0) throw std::invalid_argument("slot_context must not be negative");
     if (options.slot_context == 0) {
       options.slot_context = static_cast<int32_t>(std::clamp<int64_t>(model.info().n_ctx_train, 1, 4096));
+    }
+    if (static_cast<int64_t>(options.n_parallel) * options.slot_context > std::numeric_limits<int32_t>::max()) {
+      throw std::invalid_argument(fmt::format("{} slots of {} tokens are more cells than a context can hold",
+                                              options.n_parallel, options.slot_context));
     }
     return options;
   }

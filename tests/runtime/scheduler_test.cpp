@@ -216,6 +216,7 @@ TEST(Scheduler, EightConcurrentRequestsGiveTheTokensTheyGiveAlone) {
   expect_each_as_alone(scheduler, std::vector<size_t>(8, 0));
   EXPECT_EQ(scheduler.stats().generated_tokens, 0u + 10 + 11 + 12 + 13 + 14 + 15 + 16 + 17)
       << "unless a request ended early with an end-of-generation token";
+  EXPECT_LT(scheduler.stats().steps, 40u) << "the requests share steps";
 }
 
 TEST(Scheduler, RequestsJoiningBetweenStepsWithChunkedPromptsGiveTheSameTokens) {
