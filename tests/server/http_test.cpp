@@ -365,6 +365,49 @@ TEST(Server, DisconnectFreesTheSlot) {
   EXPECT_NE(server.log().find("client disconnected"), std::string::npos);
 }
 
+// Starts a streaming chat of `max_tokens` on a raw socket and waits until it holds a slot; returns the socket.
+int start_long_stream(int port, int max_tokens) {
+  const int fd = connect_to(port);
+  const std::string body = greedy_chat("a long one", max_tokens, true).dump();
+  send_all(fd, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+                   "\r\n\r\n" + body);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (metric(port, "hearth_slots_busy") < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  return fd;
+}
+
+TEST(Server, FullQueueIs503WithRetryAfter) {
+  ServerProcess server({"--parallel", "1", "--max-queue", "1", "-c", "2048"});
+  const int fd = start_long_stream(server.port(), 2000);
+  const int queued = start_long_stream(server.port(), 2000);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (metric(server.port(), "hearth_queue_depth") < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  const HttpReply refused = post(server.port(), "/v1/completions", {{"prompt", "x"}, {"max_tokens", 2}});
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_NE(refused.headers.find("Retry-After:"), std::string::npos);
+  EXPECT_EQ(refused.body_json()["error"]["code"], "queue_full");
+  ::close(queued);
+  ::close(fd);
+}
+
+TEST(Server, SigtermLetsRequestsInFlightFinish) {
+  ServerProcess server({"-c", "1024"});
+  const int fd = start_long_stream(server.port(), 400);
+  std::future<int> exit_code = std::async(std::launch::async, [&server] { return server.stop(); });
+  const HttpReply reply = parse_reply(read_all(fd, 30s));
+  ::close(fd);
+  EXPECT_EQ(reply.status, 200);
+  const std::vector<json> parsed = events(reply);
+  ASSERT_FALSE(parsed.empty());
+  EXPECT_EQ(parsed.back()["choices"][0]["finish_reason"], "length");  // all 400 tokens, not cut off
+  EXPECT_NE(reply.body.find("data: [DONE]"), std::string::npos);
+  EXPECT_EQ(exit_code.get(), 0);
+}
+
 TEST(Server, HostileClientsLeaveItHealthy) {
   ServerProcess server({"--max-body-bytes", "1000000"});
   const int port = server.port();
