@@ -396,14 +396,14 @@ TEST(Server, FullQueueIs503WithRetryAfter) {
 
 TEST(Server, SigtermLetsRequestsInFlightFinish) {
   ServerProcess server({"-c", "1024"});
-  const int fd = start_long_stream(server.port(), 400);
+  const int fd = start_long_stream(server.port(), 200);
   std::future<int> exit_code = std::async(std::launch::async, [&server] { return server.stop(); });
   const HttpReply reply = parse_reply(read_all(fd, 30s));
   ::close(fd);
   EXPECT_EQ(reply.status, 200);
   const std::vector<json> parsed = events(reply);
   ASSERT_FALSE(parsed.empty());
-  EXPECT_EQ(parsed.back()["choices"][0]["finish_reason"], "length");  // all 400 tokens, not cut off
+  EXPECT_EQ(parsed.back()["choices"][0]["finish_reason"], "length");  // all 200 tokens, not cut off
   EXPECT_NE(reply.body.find("data: [DONE]"), std::string::npos);
   EXPECT_EQ(exit_code.get(), 0);
 }
