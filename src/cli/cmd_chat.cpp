@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "cli/chat_session.h"
+#include "cli/chat_template_source.h"
 #include "cli/commands.h"
 #include "cli/context_size.h"
 #include "cli/default_model.h"
@@ -23,7 +24,6 @@
 #include "cli/sampling_flags.h"
 #include "hearth/chat.h"
 #include "hearth/context.h"
-#include "hearth/gguf.h"
 #include "hearth/model.h"
 
 namespace hearth::cli {
@@ -142,21 +142,6 @@ std::optional<std::string> read_message(LineReader& reader, bool interactive) {
   return text + *line;
 }
 
-// --template-file, --template NAME, the model's own template, or the fallback for its architecture.
-std::string template_source(const Options& options, const Model& model) {
-  if (!options.template_file.empty()) return read_text_file(options.template_file, "template file");
-  if (!options.template_name.empty()) return std::string(chat::builtin_template(options.template_name));
-  const gguf::File& file = model.file();
-  if (file.contains("tokenizer.chat_template")) {
-    return std::string(file.get<std::string_view>("tokenizer.chat_template"));  // its error names the key
-  }
-  const bool bpe = file.get_or<std::string>("tokenizer.ggml.model", "") == "gpt2";
-  const std::string_view fallback = chat::fallback_template_name(model.info().architecture, bpe);
-  std::fprintf(stderr, "hearth chat: the model has no chat template; using the built-in '%.*s' template\n",
-               static_cast<int>(fallback.size()), fallback.data());
-  return std::string(chat::builtin_template(fallback));
-}
-
 void print(std::string_view text) {
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
@@ -172,7 +157,7 @@ int run(const Options& options) {
   const std::shared_ptr<const Model> model = Model::load(path);
   Context context(model, {.n_ctx = options.n_ctx, .n_threads = options.n_threads});
   warn_if_beyond_trained_context("chat", *model, context.n_ctx());
-  chat::Template chat_template(template_source(options, *model));
+  chat::Template chat_template(chat_template_source("chat", options.template_name, options.template_file, *model));
   ChatSession session(model, std::move(context), std::move(chat_template), sampling_params(options.sampling),
                       options.max_reply_tokens);
   if (!options.system.empty()) session.set_system(options.system);

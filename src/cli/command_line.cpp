@@ -58,6 +58,7 @@ void register_commands(CLI::App& app, int& exit_code) {
   register_perplexity(app, exit_code);
   register_chat(app, exit_code);
   register_bench(app, exit_code);
+  register_serve(app, exit_code);
 }
 
 int parse_command_line(int argc, const char* const* argv, Execution execution, std::ostream& out, std::ostream& err) {

@@ -40,5 +40,6 @@ void register_run(CLI::App& app, int& exit_code);
 void register_perplexity(CLI::App& app, int& exit_code);
 void register_chat(CLI::App& app, int& exit_code);  // interactive chat
 void register_bench(CLI::App& app, int& exit_code);  // prompt and generation speed
+void register_serve(CLI::App& app, int& exit_code);  // OpenAI-compatible HTTP server
 
 }  // namespace hearth::cli

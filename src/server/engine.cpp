@@ -1,0 +1,95 @@
+#include "server/engine.h"
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+namespace hearth::server {
+namespace {
+
+std::string token_text_or_empty(const tokenizer::Tokenizer& tok, int32_t id) {
+  return id == tokenizer::kNoToken ? std::string() : std::string(tok.token_text(id));
+}
+
+}  // namespace
+
+Engine::Engine(std::shared_ptr<const Model> model, const SchedulerOptions& options, const std::string& template_source,
+               std::string alias)
+    : model_(model),
+      template_(template_source),
+      alias_(std::move(alias)),
+      created_(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count()),
+      scheduler_(std::move(model), options) {}
+
+std::vector<int32_t> Engine::chat_prompt(const GenerationParams& params) const {
+  const tokenizer::Tokenizer& tok = model_->tokenizer();
+  chat::ChatRequest request;
+  request.messages = params.messages;
+  request.tools = params.tools;
+  request.add_generation_prompt = true;
+  request.bos_token = token_text_or_empty(tok, tok.bos());
+  request.eos_token = token_text_or_empty(tok, tok.eos());
+  std::string prompt;
+  try {
+    prompt = chat::apply_chat_template(template_, request);
+  } catch (const chat::TemplateError& e) {
+    throw bad_request(fmt::format("the chat template rejected the conversation: {}", e.message()), "messages");
+  } catch (const std::invalid_argument& e) {
+    throw bad_request(fmt::format("malformed messages: {}", e.what()), "messages");
+  }
+  // As `hearth chat`: the template writes the special tokens it wants as text, so they are parsed, not added; a BOS
+  // the model needs but the template leaves out goes in front.
+  std::vector<int32_t> tokens = tok.tokenize(prompt, /*add_special=*/false, /*parse_special=*/true);
+  if (tok.add_bos() && tok.bos() != tokenizer::kNoToken && (tokens.empty() || tokens.front() != tok.bos())) {
+    tokens.insert(tokens.begin(), tok.bos());
+  }
+  return tokens;
+}
+
+GenerationRequest Engine::build_request(const GenerationParams& params) const {
+  const tokenizer::Tokenizer& tok = model_->tokenizer();
+  GenerationRequest request;
+  if (params.endpoint == Endpoint::chat_completions) {
+    request.prompt = chat_prompt(params);
+  } else if (params.prompt_text) {
+    // As llama.cpp's server: BOS added where the vocabulary asks for it, special tokens written in the text parsed.
+    request.prompt = tok.tokenize(*params.prompt_text, /*add_special=*/true, /*parse_special=*/true);
+  } else {
+    for (const int32_t id : params.prompt_tokens) {
+      if (static_cast<size_t>(id) >= tok.vocab_size()) {
+        throw bad_request(fmt::format("token id {} is outside the vocabulary of {}", id, tok.vocab_size()), "prompt");
+      }
+    }
+    request.prompt = params.prompt_tokens;
+  }
+  if (request.prompt.empty()) throw bad_request("the prompt is empty", "prompt");
+  for (const auto& [id, bias] : params.sampling.logit_bias) {
+    if (static_cast<size_t>(id) >= tok.vocab_size()) {
+      throw bad_request(fmt::format("logit_bias names token {}, outside the vocabulary of {}", id, tok.vocab_size()),
+                        "logit_bias");
+    }
+  }
+
+  const int64_t context = scheduler_.slot_context();
+  const int64_t prompt_tokens = static_cast<int64_t>(request.prompt.size());
+  const int64_t max_tokens = params.max_tokens ? *params.max_tokens : context - prompt_tokens;
+  if (max_tokens < 1 || prompt_tokens + max_tokens > context) {
+    throw bad_request(fmt::format("This model's maximum context length is {} tokens. However, you requested {} tokens "
+                                  "({} in the prompt, {} for the completion). Please reduce the prompt or max_tokens.",
+                                  context, prompt_tokens + std::max<int64_t>(max_tokens, 1), prompt_tokens,
+                                  std::max<int64_t>(max_tokens, 1)),
+                      params.max_tokens                                     ? "max_tokens"
+                      : params.endpoint == Endpoint::chat_completions ? "messages"
+                                                                      : "prompt",
+                      "context_length_exceeded");
+  }
+  request.max_tokens = static_cast<int32_t>(max_tokens);
+  request.sampling = params.sampling;
+  request.stop = params.stop;
+  request.ignore_eos = params.ignore_eos;
+  request.logprobs = params.logprobs;
+  request.top_logprobs = params.top_logprobs;
+  return request;
+}
+
+}  // namespace hearth::server

@@ -1,0 +1,42 @@
+// What a loaded model serves with: the scheduler running its generations, the chat template its conversations are
+// rendered through, and the name clients call it by. Turns checked request parameters into scheduler requests.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "hearth/chat.h"
+#include "hearth/model.h"
+#include "hearth/scheduler.h"
+#include "server/request_parsing.h"
+
+namespace hearth::server {
+
+class Engine {
+ public:
+  // Starts the scheduler (its KV cache allocated up front) and parses the template (chat::TemplateError).
+  Engine(std::shared_ptr<const Model> model, const SchedulerOptions& options, const std::string& template_source,
+         std::string alias);
+
+  // The prompt tokenized (rendered through the chat template for chat), checked against the vocabulary and the slot
+  // context: ApiError 400 for a bad token id, a template that rejects the conversation, or prompt + max_tokens over
+  // the slot context (code context_length_exceeded, stating both counts).
+  GenerationRequest build_request(const GenerationParams& params) const;
+
+  Scheduler& scheduler() { return scheduler_; }
+  const Scheduler& scheduler() const { return scheduler_; }
+  const tokenizer::Tokenizer& tokenizer() const { return model_->tokenizer(); }
+  const std::string& alias() const { return alias_; }
+  int64_t created() const { return created_; }  // unix seconds when the model was loaded
+
+ private:
+  std::vector<int32_t> chat_prompt(const GenerationParams& params) const;
+
+  std::shared_ptr<const Model> model_;
+  chat::Template template_;
+  std::string alias_;
+  int64_t created_;
+  Scheduler scheduler_;  // last: its worker stops before the rest goes
+};
+
+}  // namespace hearth::server

@@ -1,0 +1,175 @@
+#include "server/generation.h"
+
+#include <atomic>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+
+namespace hearth::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+class Generation : public ActiveGeneration, public std::enable_shared_from_this<Generation> {
+ public:
+  Generation(std::weak_ptr<HttpSession> session, ServerState& state, Engine& engine, const GenerationParams& params,
+             RequestRecord record)
+      : session_(std::move(session)),
+        engine_(engine),
+        metrics_(state.metrics),
+        log_format_(state.options.log_format),
+        stream_(params.stream),
+        include_usage_(params.include_usage),
+        logprobs_(params.logprobs ? std::optional<LogprobsBuilder>(std::in_place, params.endpoint, engine.tokenizer())
+                                  : std::nullopt),
+        record_(std::move(record)),
+        start_(Clock::now()) {
+    identity_.endpoint = params.endpoint;
+    identity_.id = fmt::format("{}-{}", params.endpoint == Endpoint::chat_completions ? "chatcmpl" : "cmpl", record_.id);
+    identity_.created =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    identity_.model = engine.alias();
+  }
+
+  void submit(GenerationRequest request, std::shared_ptr<GenerationSink> sink) {
+    id_ = engine_.scheduler().submit(std::move(request), std::move(sink));
+    submitted_ = true;
+    if (stream_) {
+      if (const auto session = session_.lock()) session->begin_event_stream();
+    }
+  }
+
+  void cancel() override {
+    if (submitted_) engine_.scheduler().cancel(id_);
+    client_gone_ = true;
+  }
+
+  void on_token(GenerationEvent event) {
+    const auto now = Clock::now();
+    if (generated_ == 0) {
+      metrics_.observe_time_to_first_token(seconds_between(start_, now));
+    } else {
+      metrics_.observe_inter_token_latency(seconds_between(last_token_, now));
+    }
+    last_token_ = now;
+    ++generated_;
+    if (logprobs_) logprobs_->add(event, text_.size());
+    text_ += event.text;
+    if (stream_ && (!event.text.empty() || (logprobs_ && !logprobs_->empty()))) {
+      send_chunk(event.text, "");
+    }
+  }
+
+  void on_finished(GenerationResult result) {
+    metrics_.count_tokens(result.prompt_tokens, result.cached_tokens, result.generated_tokens);
+    record_.prompt_tokens = result.prompt_tokens;
+    record_.cached_tokens = result.cached_tokens;
+    record_.generated_tokens = result.generated_tokens;
+    record_.time_to_first_token_ms = result.time_to_first_token_ms;
+    record_.duration_ms = result.duration_ms;
+    const auto session = session_.lock();
+    if (session == nullptr || client_gone_) {
+      // Nobody to answer; the log line still tells what the request cost.
+      record_.status = 499;
+      record_.note = "client disconnected";
+      metrics_.count_request(record_.route, 499);
+      log_request(log_format_, record_);
+      return;
+    }
+    text_ += result.text;
+    if (result.reason == FinishReason::error || result.reason == FinishReason::cancelled) {
+      const ApiError error(result.reason == FinishReason::error ? 500 : 503,
+                           result.reason == FinishReason::error ? "generation failed: " + result.error
+                                                                : std::string("the server is shutting down"),
+                           result.reason == FinishReason::error ? "server_error" : "unavailable");
+      if (!stream_) return session->respond(error_response(error), record_);
+      session->send_event(to_text(error.body()));
+      return session->end_event_stream(record_);
+    }
+    if (!stream_) {
+      const json logprobs = logprobs_ ? logprobs_->take() : json(nullptr);
+      record_.status = 200;
+      return session->respond(json_response(200, full_response(identity_, text_, result, logprobs)), record_);
+    }
+    send_chunk(result.text, finish_reason_text(result.reason));
+    if (include_usage_) session->send_event(to_text(usage_chunk(identity_, result)));
+    session->end_event_stream(record_);
+  }
+
+ private:
+  void send_chunk(const std::string& text, const std::string& finish) {
+    const auto session = session_.lock();
+    if (session == nullptr) return;
+    const json logprobs = logprobs_ && !logprobs_->empty() ? logprobs_->take() : json(nullptr);
+    session->send_event(to_text(stream_chunk(identity_, text, !sent_first_, finish, logprobs)));
+    sent_first_ = true;
+  }
+
+  std::weak_ptr<HttpSession> session_;
+  Engine& engine_;  // outlives every generation: the server drops it only after the io threads stop
+  Metrics& metrics_;
+  LogFormat log_format_;
+  bool stream_;
+  bool include_usage_;
+  std::optional<LogprobsBuilder> logprobs_;
+  RequestRecord record_;
+  ResponseIdentity identity_;
+  Clock::time_point start_;
+  Clock::time_point last_token_;
+  std::string text_;
+  int32_t generated_ = 0;
+  Scheduler::RequestId id_ = 0;
+  bool submitted_ = false;
+  bool client_gone_ = false;
+  bool sent_first_ = false;
+};
+
+// The scheduler's sink: hands each event to the connection's strand and returns at once.
+class StrandSink : public GenerationSink {
+ public:
+  StrandSink(net::any_io_executor executor, std::shared_ptr<Generation> generation)
+      : executor_(std::move(executor)), generation_(std::move(generation)) {}
+
+  void on_token(GenerationEvent event) override {
+    net::post(executor_, [generation = generation_, event = std::move(event)]() mutable {
+      generation->on_token(std::move(event));
+    });
+  }
+  void on_finished(GenerationResult result) override {
+    net::post(executor_, [generation = generation_, result = std::move(result)]() mutable {
+      generation->on_finished(std::move(result));
+    });
+  }
+
+ private:
+  net::any_io_executor executor_;
+  std::shared_ptr<Generation> generation_;
+};
+
+}  // namespace
+
+void start_generation(HttpSession& session, Engine& engine, const GenerationParams& params, GenerationRequest request,
+                      RequestRecord record) {
+  auto generation = std::make_shared<Generation>(session.weak_from_this(), session.state(), engine, params, std::move(record));
+  auto sink = std::make_shared<StrandSink>(session.executor(), generation);
+  try {
+    generation->submit(std::move(request), std::move(sink));
+  } catch (const QueueFullError& e) {
+    throw ApiError(503, fmt::format("the server is busy: {}", e.what()), "unavailable", "", "queue_full");
+  } catch (const ShuttingDownError&) {
+    throw ApiError(503, "the server is shutting down", "unavailable");
+  } catch (const ContextFullError& e) {
+    throw bad_request(e.what(), "max_tokens", "context_length_exceeded");
+  } catch (const std::invalid_argument& e) {
+    throw bad_request(e.what());
+  } catch (const sampling::SamplingError& e) {
+    throw bad_request(e.what());
+  }
+  session.attach(std::move(generation));
+}
+
+}  // namespace hearth::server

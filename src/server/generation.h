@@ -1,0 +1,19 @@
+// One completions or chat completions request while it generates: submits it to the scheduler, turns the
+// scheduler's events (posted onto the connection's strand) into the response, whole or streamed, and records its
+// metrics and log line.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "server/engine.h"
+#include "server/http_session.h"
+#include "server/openai_format.h"
+
+namespace hearth::server {
+
+// Submits the request; throws ApiError (503 for a full queue or a shutdown, 400 for what the scheduler refuses).
+void start_generation(HttpSession& session, Engine& engine, const GenerationParams& params, GenerationRequest request,
+                      RequestRecord record);
+
+}  // namespace hearth::server
