@@ -80,16 +80,23 @@ bool Matcher::step(const MatchState& state, std::uint8_t byte, MatchState& next)
     if (length == 0) return false;  // a continuation byte or 0xF8..0xFF cannot start a character
     value = length == 1 ? byte : byte & (0x7F >> length);
     left = static_cast<std::uint8_t>(length - 1);
+    if ((length == 2 && value < 2) || (length == 4 && value > 4)) return false;  // overlong, or above U+10FFFF
   } else {
     if ((byte & 0xC0) != 0x80) return false;
+    // The second byte decides what the lead alone cannot: overlong forms, surrogates, code points above U+10FFFF.
+    const std::uint32_t lead_bits = state.partial_code_point;
+    if (state.continuation_bytes_left == 2 && ((lead_bits == 0 && byte < 0xA0) || (lead_bits == 0xD && byte >= 0xA0))) return false;
+    if (state.continuation_bytes_left == 3 && ((lead_bits == 0 && byte < 0x90) || (lead_bits == 4 && byte >= 0x90))) return false;
     value = (state.partial_code_point << 6) | (byte & 0x3F);
     left = static_cast<std::uint8_t>(state.continuation_bytes_left - 1);
   }
   if (left > 0) {
     // Inside a character: keep the stacks whose top admits some character that starts with these bits.
     const unsigned shift = 6u * left;
-    const char32_t first = value << shift;
-    const char32_t last = first | ((char32_t{1} << shift) - 1);
+    // After a lead byte alone, the shortest form sets the smallest code point: 0x80, 0x800 or 0x10000.
+    constexpr char32_t kSmallest[] = {0, 0x80, 0x800, 0x10000};
+    const char32_t first = std::max<char32_t>(value << shift, state.continuation_bytes_left == 0 ? kSmallest[left] : char32_t{0});
+    const char32_t last = (value << shift) | ((char32_t{1} << shift) - 1);
     next.stacks.clear();
     for (const Stack& stack : state.stacks) {
       if (!stack.empty() && rules.elements[stack.back()].matches_any(first, last)) next.stacks.push_back(stack);
