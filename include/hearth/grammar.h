@@ -132,6 +132,8 @@ class TokenConstraint {
   void reset();
   const Matcher& matcher() const { return matcher_; }
   const Vocabulary& vocabulary() const { return *vocabulary_; }
+  // Masks computed by a trie walk so far (each distinct state once, until the bounded cache is cleared).
+  std::size_t cached_states() const { return walks_; }
 
  private:
   TokenMask compute_mask() const;
@@ -142,6 +144,7 @@ class TokenConstraint {
   // Masks by serialized state; bounded (cleared when full) so a long generation cannot grow it without limit.
   mutable std::unordered_map<std::string, std::shared_ptr<const TokenMask>> cache_;
   mutable std::shared_ptr<const TokenMask> current_;
+  mutable std::size_t walks_ = 0;
 };
 
 }  // namespace hearth::grammar

@@ -105,6 +105,7 @@ const TokenMask& TokenConstraint::allowed() const {
   }
   if (cache_.size() >= kMaxCachedMasks) cache_.clear();
   current_ = std::make_shared<const TokenMask>(compute_mask());
+  ++walks_;
   cache_.emplace(std::move(key), current_);
   return *current_;
 }
