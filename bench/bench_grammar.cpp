@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -87,7 +88,7 @@ int main(int argc, char** argv) {
         const auto token = static_cast<hearth::grammar::TokenId>(id);
         if (!hearth::grammar::mask_allows(mask, token)) continue;
         const std::string& piece = vocabulary->piece(token);
-        const float logit = noise(random) + (piece.find_first_of("}]\"") != std::string::npos ? 4.0f : 0.0f);
+        const float logit = noise(random) + (piece.find_first_of("}]\"") != std::string::npos ? 1.0f : 0.0f);
         if (best < 0 || logit > best_logit) best = token, best_logit = logit;
       }
       if (vocabulary->is_end_of_generation(best)) break;
