@@ -20,6 +20,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "hearth/grammar.h"
+
 namespace hearth::sampling {
 
 using TokenId = std::int32_t;
@@ -165,8 +167,13 @@ class Sampler {
   Candidates candidates(std::span<const float> logits) const;
   // Records a token (prompt or generated) in the penalty window.
   void accept(TokenId token);
-  // Forgets the accepted tokens and restarts the random source from the seed.
+  // Forgets the accepted tokens and restarts the random source from the seed (and the grammar from its start).
   void reset();
+  // Constrains every later draw to the grammar: a stage before the chain gives -inf to each token that cannot
+  // continue it (end-of-generation tokens only where it accepts), and accept() advances it. Set it after the
+  // prompt's tokens were accepted: the grammar describes the generated text only.
+  void set_grammar(grammar::TokenConstraint constraint);
+  const std::optional<grammar::TokenConstraint>& grammar() const { return grammar_; }
 
   const SamplingParams& params() const { return params_; }
   std::uint64_t seed() const { return seed_; }
@@ -179,12 +186,16 @@ class Sampler {
   bool greedy_shortcut() const;
   TokenId sample_greedy(std::span<const float> logits) const;
   void check_bias_tokens(std::size_t n_vocab) const;
+  // `logits` with the grammar's banned tokens at -inf, in `out`; `logits` itself without a grammar.
+  std::span<const float> constrain(std::span<const float> logits, std::vector<float>& out) const;
 
   SamplingParams params_;
   std::uint64_t seed_;
   Rng rng_;
   TokenWindow window_;
   Candidates scratch_{std::vector<TokenData>{}};  // reused by sample() so that no token allocates
+  std::optional<grammar::TokenConstraint> grammar_;
+  std::vector<float> constrained_;  // reused by sample() under a grammar
 };
 
 // Finds stop strings in streamed text. Text that could be the start of a stop string is held back until the next

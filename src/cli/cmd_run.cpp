@@ -12,9 +12,11 @@
 #include "cli/commands.h"
 #include "cli/context_size.h"
 #include "cli/default_model.h"
+#include "cli/input_files.h"
 #include "cli/numeric_flags.h"
 #include "cli/sampling_flags.h"
 #include "hearth/context.h"
+#include "hearth/grammar.h"
 #include "hearth/model.h"
 #include "hearth/sampling.h"
 #include "hearth/tokenizer.h"
@@ -35,6 +37,8 @@ struct Options {
   std::string cache_type = "f16";
   bool display_prompt = true;
   SamplingFlags sampling;
+  std::optional<std::string> grammar;       // GBNF text
+  std::optional<std::string> grammar_file;  // or a file of it
 };
 
 double seconds_since(Clock::time_point start) {
@@ -77,6 +81,11 @@ void run(const Options& options) {
 
   sampling::Sampler sampler(sampling_params(options.sampling));
   for (int32_t token : prompt) sampler.accept(token);
+  // Compiled before anything is generated, so a broken grammar fails the run at once.
+  if (options.grammar || options.grammar_file) {
+    const std::string text = options.grammar ? *options.grammar : read_text_file(*options.grammar_file, "grammar file");
+    sampler.set_grammar(grammar::TokenConstraint(grammar::Grammar::parse(text), grammar::Vocabulary::from_tokenizer(tok)));
+  }
   sampling::GenerationStop stop([&tok](int32_t id) { return tok.is_eog(id); }, {}, static_cast<size_t>(max_tokens));
   // The prompt shown is the tokens the model reads (after any truncation), through the same detokenizer as the
   // continuation so the two join as one text; hidden, the continuation starts the text mid-sequence.
@@ -162,6 +171,9 @@ void register_run(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"error", "truncate-left", "shift"}));
   cmd->add_option("--cache-type", options->cache_type, "KV cache precision: f16 (default) or f32")
       ->check(CLI::IsMember({"f16", "f32"}));
+  CLI::Option* grammar = cmd->add_option("--grammar", options->grammar,
+                                         "Constrain the output to a GBNF grammar (llama.cpp's syntax; start rule 'root')");
+  cmd->add_option("--grammar-file", options->grammar_file, "Read the --grammar text from a file")->excludes(grammar);
   cmd->add_flag("!--no-display-prompt", options->display_prompt, "Print only the continuation, not the prompt first");
   on_run(*cmd, "run", exit_code, [options] {
     run(*options);

@@ -165,25 +165,54 @@ TokenId Sampler::sample_greedy(std::span<const float> logits) const {
   return static_cast<TokenId>(best);
 }
 
-TokenId Sampler::sample(std::span<const float> logits) {
+std::span<const float> Sampler::constrain(std::span<const float> logits, std::vector<float>& out) const {
+  if (!grammar_) return logits;
+  if (logits.size() != grammar_->vocabulary().size()) {
+    throw SamplingError(fmt::format("the grammar's vocabulary has {} tokens, the row of logits {}",
+                                    grammar_->vocabulary().size(), logits.size()));
+  }
+  const grammar::TokenMask& allowed = grammar_->allowed();
+  out.assign(logits.begin(), logits.end());
+  bool any = false;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (grammar::mask_allows(allowed, static_cast<TokenId>(i))) {
+      any = true;
+    } else {
+      out[i] = -std::numeric_limits<float>::infinity();
+    }
+  }
+  if (!any) throw SamplingError("the grammar allows no token of this vocabulary here");
+  return out;
+}
+
+TokenId Sampler::sample(std::span<const float> raw_logits) {
+  const std::span<const float> logits = constrain(raw_logits, constrained_);
   if (greedy_shortcut()) return sample_greedy(logits);
   run_chain(logits, scratch_);
   return pick_random(scratch_, rng_);
 }
 
-Candidates Sampler::candidates(std::span<const float> logits) const {
+Candidates Sampler::candidates(std::span<const float> raw_logits) const {
+  std::vector<float> constrained;
+  const std::span<const float> logits = constrain(raw_logits, constrained);
   Candidates candidates(std::vector<TokenData>{});
   run_chain(logits, candidates);
   candidates.compute_probabilities();
   return candidates;
 }
 
-void Sampler::accept(TokenId token) { window_.push(token); }
+void Sampler::accept(TokenId token) {
+  window_.push(token);
+  if (grammar_) grammar_->accept(token);
+}
 
 void Sampler::reset() {
   window_.clear();
   rng_ = Rng(seed_);
+  if (grammar_) grammar_->reset();
 }
+
+void Sampler::set_grammar(grammar::TokenConstraint constraint) { grammar_ = std::move(constraint); }
 
 void ban_tokens(SamplingParams& params, std::span<const TokenId> tokens) {
   for (const TokenId token : tokens) params.logit_bias[token] = -std::numeric_limits<float>::infinity();

@@ -1,0 +1,61 @@
+// The compiled form of a grammar, shared by the parser that builds it and the matcher that runs it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hearth::grammar {
+
+struct CodePointRange {
+  char32_t first;
+  char32_t last;  // inclusive
+};
+
+struct Element {
+  enum class Kind : std::uint8_t { characters, rule, end_of_alternative };
+  Kind kind = Kind::end_of_alternative;
+  bool negated = false;                 // characters: matches code points outside `ranges`
+  std::uint32_t rule = 0;               // rule: the rule referred to
+  std::vector<CodePointRange> ranges;   // characters: the set (negated with no ranges: any character)
+
+  bool matches(char32_t code_point) const {
+    bool inside = false;
+    for (const CodePointRange& range : ranges) inside = inside || (code_point >= range.first && code_point <= range.last);
+    return inside != negated;
+  }
+  // Whether some code point in [first, last] matches (for a UTF-8 character not yet complete).
+  bool matches_any(char32_t first, char32_t last) const {
+    if (!negated) {
+      for (const CodePointRange& range : ranges) {
+        if (range.first <= last && first <= range.last) return true;
+      }
+      return false;
+    }
+    // Negated: some code point of [first, last] lies outside every range.
+    char32_t candidate = first;
+    bool moved = true;
+    while (moved && candidate <= last) {
+      moved = false;
+      for (const CodePointRange& range : ranges) {
+        if (candidate >= range.first && candidate <= range.last) {
+          if (range.last >= last) return false;
+          candidate = range.last + 1;
+          moved = true;
+        }
+      }
+    }
+    return candidate <= last;
+  }
+};
+
+// Every alternative of every rule, laid end to end in `elements`, each closed by an end_of_alternative element;
+// a parse stack holds positions into `elements`.
+struct CompiledRules {
+  std::vector<Element> elements;
+  std::vector<std::vector<std::uint32_t>> alternatives;  // per rule: the position where each alternative starts
+  std::vector<std::string> names;                        // per rule (repetitions and groups get generated names)
+  std::uint32_t root = 0;
+};
+
+}  // namespace hearth::grammar
