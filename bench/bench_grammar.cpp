@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   const auto vocabulary = hearth::grammar::Vocabulary::from_tokenizer(tokenizer);
   const double build_ms = std::chrono::duration<double, std::milli>(Clock::now() - build_start).count();
   const auto grammar = hearth::grammar::Grammar::parse(
-      read_file(std::filesystem::path(HEARTH_SOURCE_DIR) / "tests/sampling/grammars/json.gbnf"));
+      read_file(std::filesystem::path(HEARTH_SOURCE_DIR) / "tools/peer/node_modules/node-llama-cpp/llama/grammars/json.gbnf"));
   std::printf("%s", fmt::format("vocabulary: {} tokens, trie of {} nodes built in {:.1f} ms\n", vocabulary->size(),
                                 vocabulary->trie().size(), build_ms).c_str());
 

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,10 @@ namespace hearth::grammar {
 namespace {
 
 std::string read_grammar(const std::string& name) {
-  std::ifstream in(std::filesystem::path(HEARTH_GRAMMARS_DIR) / name);
+  const auto path = std::filesystem::path(HEARTH_GRAMMARS_DIR) / name;
+  std::ifstream in(path);
+  // The corpus comes with the peer (scripts/setup installs it).
+  if (!in) throw std::runtime_error("cannot read " + path.string() + ": run scripts/setup to install the peer");
   std::stringstream text;
   text << in.rdbuf();
   return text.str();

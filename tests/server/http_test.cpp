@@ -464,7 +464,7 @@ TEST(Server, HostileClientsLeaveItHealthy) {
 TEST(Server, OpenAINodeSdk) {
   const std::string folder = std::string(HEARTH_SOURCE_DIR) + "/tests/server";
   if (!std::filesystem::exists(folder + "/node_modules/openai")) {
-    GTEST_SKIP() << "the OpenAI SDK is not installed: run scripts/setup (npm install in tests/server)";
+    FAIL() << "the OpenAI SDK is not installed: run scripts/setup (it installs tests/server/node_modules)";
   }
   ServerProcess server({"--api-key", "test-key"});
   const auto client = hearth::test::run_command("node " + folder + "/openai_client.mjs http://127.0.0.1:" +
