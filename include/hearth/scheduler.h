@@ -99,7 +99,7 @@ struct SchedulerOptions {
   int32_t n_parallel = 4;     // slots: requests generating at once
   int32_t slot_context = 0;   // tokens one request may hold (prompt + generated); 0: the model's n_ctx_train, at most 4096
   int32_t n_batch = 512;      // most tokens one step runs
-  int32_t max_queue = 64;     // requests waiting for a slot beyond which submit() throws QueueFullError
+  int32_t max_queue = 64;     // requests waiting for a slot (none free) beyond which submit() throws QueueFullError
   int32_t n_threads = 0;      // 0: one per hardware thread
   KvCacheType kv_type = KvCacheType::f16;
 };

@@ -349,8 +349,11 @@ Scheduler::RequestId Scheduler::submit(GenerationRequest request, std::shared_pt
   {
     std::lock_guard lock(impl_->mutex);
     if (!impl_->accepting) throw ShuttingDownError("the scheduler is shutting down");
-    if (impl_->queue.size() >= static_cast<size_t>(impl_->options.max_queue)) {
-      throw QueueFullError(fmt::format("{} requests are already waiting for a slot", impl_->queue.size()));
+    // Queued requests that a free slot will take at the next step are not waiting.
+    const size_t free_slots = static_cast<size_t>(impl_->options.n_parallel - impl_->busy_slots);
+    if (impl_->queue.size() >= static_cast<size_t>(impl_->options.max_queue) + free_slots) {
+      throw QueueFullError(fmt::format("{} requests are already waiting for a slot",
+                                       impl_->queue.size() - std::min(impl_->queue.size(), free_slots)));
     }
     job->id = impl_->next_id++;
     impl_->live.insert(job->id);

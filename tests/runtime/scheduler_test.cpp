@@ -326,6 +326,25 @@ TEST(Scheduler, CancelFromInsideOnTokenAndOfAQueuedRequest) {
   EXPECT_EQ(queued->finished_count(), 1);
 }
 
+TEST(Scheduler, MaxQueueZeroStillRunsWhatAFreeSlotTakes) {
+  SchedulerOptions options = small_options(1);
+  options.max_queue = 0;
+  Scheduler scheduler(demo_model(), options);
+  GenerationRequest long_one = request("import os", 100);
+  long_one.ignore_eos = true;
+  auto running = std::make_shared<RecordingSink>();
+  const auto running_id = scheduler.submit(long_one, running);
+  EXPECT_TRUE(eventually([&] { return scheduler.stats().busy_slots == 1; }));
+  EXPECT_THROW(scheduler.submit(request("import os", 4), std::make_shared<RecordingSink>()), QueueFullError);
+  scheduler.cancel(running_id);
+  running->wait();
+  EXPECT_TRUE(eventually([&] { return scheduler.stats().busy_slots == 0; }));
+  auto next = std::make_shared<RecordingSink>();
+  scheduler.submit(request("import os", 4), next);
+  next->wait();
+  EXPECT_EQ(next->finished_count(), 1);
+}
+
 TEST(Scheduler, RefusesWhatItCannotRun) {
   SchedulerOptions options = small_options(1);
   options.max_queue = 1;
