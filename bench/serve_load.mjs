@@ -110,9 +110,10 @@ async function stream(options, prompt, maxTokens) {
     return {start, arrivals, end: now(), completionTokens};
 }
 
-async function measure(options, streams) {
+// Stream i's prompt comes from seed firstSeed + i (the peer's sequence i from seed i + 1).
+async function measure(options, streams, firstSeed = 1) {
     const results = await Promise.all(Array.from({length: streams}, (_, index) =>
-        stream(options, randomTokens(index + 1, options.nVocab)(options.nPrompt), options.nGen)));
+        stream(options, randomTokens(firstSeed + index, options.nVocab)(options.nPrompt), options.nGen)));
     const generated = results.reduce((sum, r) => sum + (r.completionTokens ?? r.arrivals.length), 0);
     if (results.some((r) => r.completionTokens != null && r.completionTokens !== options.nGen))
         process.stderr.write(`serve_load.mjs: some streams generated fewer than ${options.nGen} tokens\n`);
@@ -165,7 +166,9 @@ async function overhead(options) {
 
 async function main() {
     const options = parseArguments(process.argv.slice(2));
-    await measure(options, 1);  // warm-up: pages of the model mapped, caches filled
+    // Warm-up (pages of the model mapped, caches filled) on a prompt no test uses, so that no test finds its prompt
+    // already cached.
+    await measure(options, 1, 1 << 20);
     for (const streams of options.streams) process.stdout.write(JSON.stringify(await measure(options, streams)) + "\n");
     if (options.overhead) process.stdout.write(JSON.stringify(await overhead(options)) + "\n");
 }
