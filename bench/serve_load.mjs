@@ -10,6 +10,7 @@
 //
 //   node bench/serve_load.mjs --url http://127.0.0.1:PORT [-s 1,4,8,16] [-p 32] [-n 64] [--vocab N] [--api-key K]
 import process from "node:process";
+import {randomTokens} from "../tools/peer/random_tokens.mjs";
 
 const usage = "usage: serve_load.mjs --url URL [-s 1,4,8,16] [-p 32] [-n 64] [--vocab N] [--api-key KEY] [--overhead]";
 
@@ -53,18 +54,6 @@ function parseArguments(argv) {
         apiKey: given.key,
         overhead
     };
-}
-
-// mulberry32, as tools/peer/batched.mjs: the same prompts for both engines.
-function randomTokens(seed, nVocab) {
-    let state = seed >>> 0;
-    return (count) => Array.from({length: count}, () => {
-        state = (state + 0x6d2b79f5) >>> 0;
-        let t = state;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) % nVocab;
-    });
 }
 
 const now = () => Number(process.hrtime.bigint()) / 1e6;  // milliseconds

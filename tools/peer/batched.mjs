@@ -15,6 +15,7 @@ import path from "node:path";
 import process from "node:process";
 
 import {importPeer, loadLlama} from "./variant.mjs";
+import {randomTokens} from "./random_tokens.mjs";
 
 const usage = "usage: batched.mjs -m MODEL.gguf [-s 1,4,8,16] [-p 32] [-n 64] [-t N] [--variant NAME]";
 
@@ -53,18 +54,6 @@ function parseArguments(argv) {
         threads: given.t == null ? hardwareThreads : parseInteger("-t", given.t, 1, 4 * hardwareThreads),
         variant: given.variant
     };
-}
-
-// mulberry32: a seeded generator, so every run evaluates the same ids.
-function randomTokens(seed, nVocab) {
-    let state = seed >>> 0;
-    return (count) => Array.from({length: count}, () => {
-        state = (state + 0x6d2b79f5) >>> 0;
-        let t = state;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) % nVocab;
-    });
 }
 
 const rounded = (value, digits) => Math.round(value * 10 ** digits) / 10 ** digits;

@@ -19,6 +19,7 @@ import path from "node:path";
 import process from "node:process";
 
 import {importPeer, loadLlama} from "./variant.mjs";
+import {randomTokens} from "./random_tokens.mjs";
 
 const usage = "usage: bench.mjs -m MODEL.gguf [-p 128,512] [-n 32,128] [-t N] [-r REPS] [-d DEPTH] [--variant NAME]";
 const batchSize = 512;  // Hearth's default n_batch, which `hearth bench` runs with
@@ -76,18 +77,6 @@ function parseArguments(argv) {
     if (options.promptSizes.length === 0 && options.generationSizes.length === 0)
         usageError("-p 0 and -n 0 leave nothing to measure");
     return options;
-}
-
-// mulberry32: a seeded generator, so every run evaluates the same ids.
-function randomTokens(seed, nVocab) {
-    let state = seed >>> 0;
-    return (count) => Array.from({length: count}, () => {
-        state = (state + 0x6d2b79f5) >>> 0;
-        let t = state;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) % nVocab;
-    });
 }
 
 const mean = (values) => values.reduce((sum, v) => sum + v, 0) / values.length;
