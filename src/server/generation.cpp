@@ -128,25 +128,29 @@ class Generation : public ActiveGeneration, public std::enable_shared_from_this<
   bool sent_first_ = false;
 };
 
-// The scheduler's sink: hands each event to the connection's strand and returns at once.
+// The scheduler's sink: hands each event to the connection's strand and returns at once. It keeps the session
+// alive until the scheduler is done with the request: the session may have no read pending meanwhile (a pipelined
+// request waits in its buffer), and only pending operations hold it otherwise.
 class StrandSink : public GenerationSink {
  public:
-  StrandSink(net::any_io_executor executor, std::shared_ptr<Generation> generation)
-      : executor_(std::move(executor)), generation_(std::move(generation)) {}
+  StrandSink(std::shared_ptr<HttpSession> session, std::shared_ptr<Generation> generation)
+      : executor_(session->executor()), session_(std::move(session)), generation_(std::move(generation)) {}
 
+  // Each posted event holds the session too: the sink may be dropped before the strand runs the last one.
   void on_token(GenerationEvent event) override {
-    net::post(executor_, [generation = generation_, event = std::move(event)]() mutable {
+    net::post(executor_, [session = session_, generation = generation_, event = std::move(event)]() mutable {
       generation->on_token(std::move(event));
     });
   }
   void on_finished(GenerationResult result) override {
-    net::post(executor_, [generation = generation_, result = std::move(result)]() mutable {
+    net::post(executor_, [session = session_, generation = generation_, result = std::move(result)]() mutable {
       generation->on_finished(std::move(result));
     });
   }
 
  private:
   net::any_io_executor executor_;
+  std::shared_ptr<HttpSession> session_;
   std::shared_ptr<Generation> generation_;
 };
 
@@ -155,7 +159,7 @@ class StrandSink : public GenerationSink {
 void start_generation(HttpSession& session, Engine& engine, const GenerationParams& params, GenerationRequest request,
                       RequestRecord record) {
   auto generation = std::make_shared<Generation>(session.weak_from_this(), session.state(), engine, params, std::move(record));
-  auto sink = std::make_shared<StrandSink>(session.executor(), generation);
+  auto sink = std::make_shared<StrandSink>(session.shared_from_this(), generation);
   try {
     generation->submit(std::move(request), std::move(sink));
   } catch (const QueueFullError& e) {

@@ -114,8 +114,9 @@ void HttpSession::handle_request() {
 }
 
 void HttpSession::watch_for_disconnect() {
-  if (watching_ || closed_) return;
-  if (buffer_.size() > kHeaderLimit + state_.options.max_body_bytes) return;  // enough pipelined bytes kept
+  // Bytes of a next (pipelined) request are already here: after_response reads them, and a client that sent
+  // them and left is noticed when a write fails.
+  if (watching_ || closed_ || buffer_.size() > 0) return;
   watching_ = true;
   stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code error, size_t bytes) {
     self->on_watch(error, bytes);
@@ -130,8 +131,9 @@ void HttpSession::on_watch(beast::error_code error, size_t bytes) {
     return close();
   }
   buffer_.commit(bytes);
-  if (request_in_flight_) return watch_for_disconnect();
-  read_header();  // the response is written: the bytes are the next request
+  // The bytes are the next request. Before the response is done, after_response reads it (the client may send it
+  // as soon as it has the response, before on_written runs here); after, it is read now.
+  if (!request_in_flight_) read_header();
 }
 
 void HttpSession::respond(Response response, RequestRecord record) {
@@ -212,7 +214,8 @@ void HttpSession::after_response() {
   }
   if (!keep_alive_) return close();
   stream_.expires_after(state_.options.idle_timeout);
-  // With the disconnect watch still pending, its bytes (or its end) lead to the next request.
+  // With the disconnect watch still pending (nothing of a next request came yet), its bytes (or its end) lead to
+  // the next request.
   if (!watching_) read_header();
 }
 
