@@ -68,6 +68,7 @@ struct ObjectShape {
   std::vector<Property> properties;
   const ordered_json* additional = nullptr;  // additionalProperties when it allows any (true or a schema)
   std::string additional_pointer;
+  std::vector<std::string> forbidden;  // properties whose schema is false: never generated, nor as additional keys
 };
 
 class SchemaCompiler {
@@ -131,6 +132,9 @@ class SchemaCompiler {
 
   static void check_keywords(const ordered_json& schema, const std::string& pointer) {
     for (const auto& [key, value] : schema.items()) {
+      if (key == "$id" && !pointer.empty()) {
+        fail(pointer + "/$id", "a nested '$id' (a new base for $ref) is not supported");
+      }
       if (kAnnotations.contains(key) || kKeywords.contains(key)) continue;
       fail(pointer + "/" + pointer_token(key), fmt::format("the keyword '{}' is not supported", key));
     }
@@ -179,6 +183,19 @@ class SchemaCompiler {
       if (has_constraints_besides(schema, {keyword})) {
         fail(pointer, fmt::format("keywords beside '{}' are not supported (put them in each branch)", keyword));
       }
+      if (std::string_view(keyword) == "oneOf") {
+        // Generated as anyOf, which is right only when no value can match two branches.
+        for (std::size_t i = 0; i < branches.size(); ++i) {
+          for (std::size_t j = i + 1; j < branches.size(); ++j) {
+            if (!disjoint(branches[i], branches[j])) {
+              fail(pointer + "/oneOf", fmt::format("oneOf branches {} and {} may both match one value (supported: "
+                                                   "branches of different types, of different const/enum values, or "
+                                                   "objects told apart by a required const property; else use anyOf)",
+                                                   i, j));
+            }
+          }
+        }
+      }
       std::vector<std::string> options;
       for (std::size_t i = 0; i < branches.size(); ++i) {
         options.push_back(expression(branches[i], fmt::format("{}/{}/{}", pointer, keyword, i), depth + 1));
@@ -210,6 +227,90 @@ class SchemaCompiler {
     std::vector<std::string> options;
     for (const std::string& type : types) options.push_back(of_type(schema, type, pointer, depth));
     return alternatives(options);
+  }
+
+  // The schema behind any $ref chain (the schema itself without one).
+  const ordered_json& dereferenced(const ordered_json& schema) const {
+    const ordered_json* node = &schema;
+    for (int hops = 0; node->is_object() && node->contains("$ref") && hops <= kMaxDepth; ++hops) {
+      node = resolve((*node)["$ref"], "").first;
+    }
+    return *node;
+  }
+
+  // The JSON types a schema's values may have ("integer" for integral numbers, "number" for the others).
+  std::set<std::string> value_types(const ordered_json& given, int depth = 0) const {
+    static const std::set<std::string> kAll = {"null", "boolean", "object", "array", "string", "number", "integer"};
+    const ordered_json& schema = dereferenced(given);
+    if (schema.is_boolean()) return schema.get<bool>() ? kAll : std::set<std::string>{};
+    if (!schema.is_object() || depth > kMaxDepth) return kAll;
+    const auto type_of = [](const ordered_json& value) -> std::string {
+      if (value.is_number()) return value.is_number_float() && std::floor(value.get<double>()) != value.get<double>() ? "number" : "integer";
+      return value.is_object() ? "object" : value.is_array() ? "array" : value.is_string() ? "string" : value.is_boolean() ? "boolean" : "null";
+    };
+    if (schema.contains("const")) return {type_of(schema["const"])};
+    if (schema.contains("enum") && schema["enum"].is_array()) {
+      std::set<std::string> types;
+      for (const ordered_json& value : schema["enum"]) types.insert(type_of(value));
+      return types;
+    }
+    for (const char* keyword : {"anyOf", "oneOf"}) {
+      if (!schema.contains(keyword) || !schema[keyword].is_array()) continue;
+      std::set<std::string> types;
+      for (const ordered_json& branch : schema[keyword]) types.merge(value_types(branch, depth + 1));
+      return types;
+    }
+    std::vector<std::string> named;
+    if (schema.contains("type") && schema["type"].is_string()) named.push_back(schema["type"].get<std::string>());
+    else if (schema.contains("type") && schema["type"].is_array()) {
+      for (const ordered_json& t : schema["type"]) {
+        if (t.is_string()) named.push_back(t.get<std::string>());
+      }
+    }
+    if (named.empty() || schema.contains("allOf")) return kAll;
+    std::set<std::string> types(named.begin(), named.end());
+    if (types.contains("number")) types.insert("integer");
+    if (schema.value("nullable", false)) types.insert("null");
+    return types;
+  }
+
+  // The values of a const or enum schema; nullopt for any other.
+  std::optional<std::vector<ordered_json>> finite_values(const ordered_json& given) const {
+    const ordered_json& schema = dereferenced(given);
+    if (!schema.is_object()) return std::nullopt;
+    if (schema.contains("const")) return std::vector<ordered_json>{schema["const"]};
+    if (schema.contains("enum") && schema["enum"].is_array()) {
+      return std::vector<ordered_json>(schema["enum"].begin(), schema["enum"].end());
+    }
+    return std::nullopt;
+  }
+
+  // No value can match both schemas (by type, by const/enum values, or by a required discriminating property).
+  bool disjoint(const ordered_json& a_given, const ordered_json& b_given) const {
+    const std::set<std::string> a_types = value_types(a_given), b_types = value_types(b_given);
+    if (std::none_of(a_types.begin(), a_types.end(), [&](const std::string& t) { return b_types.contains(t); })) return true;
+    const auto values_apart = [](const std::vector<ordered_json>& x, const std::vector<ordered_json>& y) {
+      // JSON Schema equality: 1 and 1.0 are equal; nlohmann compares numbers by value.
+      return std::none_of(x.begin(), x.end(), [&](const ordered_json& v) { return std::find(y.begin(), y.end(), v) != y.end(); });
+    };
+    const auto a_values = finite_values(a_given), b_values = finite_values(b_given);
+    if (a_values && b_values) return values_apart(*a_values, *b_values);
+    const ordered_json& a = dereferenced(a_given);
+    const ordered_json& b = dereferenced(b_given);
+    const auto required = [](const ordered_json& s, const std::string& name) {
+      return s.contains("required") && s["required"].is_array() &&
+             std::find(s["required"].begin(), s["required"].end(), name) != s["required"].end();
+    };
+    if (!a.is_object() || !b.is_object() || !a.contains("properties") || !b.contains("properties") ||
+        !a["properties"].is_object() || !b["properties"].is_object()) {
+      return false;
+    }
+    for (const auto& [name, a_property] : a["properties"].items()) {
+      if (!b["properties"].contains(name) || !required(a, name) || !required(b, name)) continue;
+      const auto x = finite_values(a_property), y = finite_values(b["properties"][name]);
+      if (x && y && values_apart(*x, *y)) return true;
+    }
+    return false;
   }
 
   // Without `type`, what the keywords present are about (none: any value).
@@ -378,44 +479,52 @@ class SchemaCompiler {
     return name;
   }
 
-  // A schema's object keywords as a shape; required names without a schema of their own take any value.
+  // A schema's object keywords as a shape. A required name the properties do not declare takes the
+  // additionalProperties schema (any value without one); a property whose schema is false must stay absent.
   ObjectShape shape_of(const ordered_json& schema, const std::string& pointer) {
     ObjectShape shape;
+    bool closed = false;
+    if (schema.contains("additionalProperties")) {
+      const ordered_json& additional = schema["additionalProperties"];
+      closed = additional.is_boolean() && !additional.get<bool>();
+      if (!closed) {
+        shape.additional = &additional;
+        shape.additional_pointer = pointer + "/additionalProperties";
+      }
+    }
     if (schema.contains("properties")) {
       if (!schema["properties"].is_object()) fail(pointer + "/properties", "'properties' must be an object");
       for (const auto& [name, sub] : schema["properties"].items()) {
-        shape.properties.push_back({name, &sub, pointer + "/properties/" + pointer_token(name), false});
+        if (sub.is_boolean() && !sub.get<bool>()) {
+          shape.forbidden.push_back(name);
+        } else {
+          shape.properties.push_back({name, &sub, pointer + "/properties/" + pointer_token(name), false});
+        }
       }
     }
     if (schema.contains("required")) {
       const ordered_json& required = schema["required"];
       if (!required.is_array()) fail(pointer + "/required", "'required' must be an array of strings");
-      for (const ordered_json& name : required) {
-        if (!name.is_string()) fail(pointer + "/required", "'required' must be an array of strings");
-        require(shape, name.get<std::string>(), pointer + "/required");
+      for (const ordered_json& name_json : required) {
+        if (!name_json.is_string()) fail(pointer + "/required", "'required' must be an array of strings");
+        const std::string name = name_json.get<std::string>();
+        const auto known = std::find_if(shape.properties.begin(), shape.properties.end(),
+                                        [&](const Property& p) { return p.name == name; });
+        if (known != shape.properties.end()) {
+          known->required = true;
+          continue;
+        }
+        if (closed || std::find(shape.forbidden.begin(), shape.forbidden.end(), name) != shape.forbidden.end()) {
+          fail(pointer + "/required", fmt::format("the required property '{}' is not allowed: no object fits", name));
+        }
+        shape.properties.push_back({name, shape.additional, shape.additional_pointer, true});
       }
     }
-    if (schema.contains("additionalProperties")) {
-      const ordered_json& additional = schema["additionalProperties"];
-      if (!(additional.is_boolean() && !additional.get<bool>())) {
-        shape.additional = &additional;
-        shape.additional_pointer = pointer + "/additionalProperties";
-      }
-    } else if (shape.properties.empty()) {
+    if (!schema.contains("additionalProperties") && shape.properties.empty()) {
       shape.additional = &kAnyValue;  // {"type": "object"}: any object
       shape.additional_pointer = pointer;
     }
     return shape;
-  }
-
-  static void require(ObjectShape& shape, const std::string& name, const std::string& pointer) {
-    for (Property& property : shape.properties) {
-      if (property.name == name) {
-        property.required = true;
-        return;
-      }
-    }
-    shape.properties.push_back({name, nullptr, pointer, true});
   }
 
   // allOf of object schemas (and the object keywords beside it) as one shape.
@@ -443,7 +552,10 @@ class SchemaCompiler {
     }
     parts.emplace_back(&schema, pointer);
     ObjectShape merged;
-    std::vector<std::pair<const ordered_json*, std::string>> closed;  // parts with additionalProperties: false
+    // additionalProperties in one part (false, or a schema) also governs the properties only the others declare;
+    // only declared properties are generated, so that holds when every merged property is declared by every such
+    // part.
+    std::vector<std::pair<const ordered_json*, std::string>> governing;
     for (const auto& [part, at] : parts) {
       ObjectShape shape = shape_of(*part, at);
       for (Property& property : shape.properties) {
@@ -458,17 +570,21 @@ class SchemaCompiler {
           if (same->schema == nullptr) same->schema = property.schema, same->pointer = property.pointer;
         }
       }
-      if (part->contains("additionalProperties") && (*part)["additionalProperties"] == false) closed.emplace_back(part, at);
+      merged.forbidden.insert(merged.forbidden.end(), shape.forbidden.begin(), shape.forbidden.end());
+      if (part->contains("additionalProperties") && (*part)["additionalProperties"] != true) governing.emplace_back(part, at);
     }
-    // additionalProperties: false in one part also forbids the others' properties; only the declared ones are
-    // generated, so that holds when every merged property is declared by every closed part.
-    for (const auto& [part, at] : closed) {
+    for (const auto& [part, at] : governing) {
       for (const Property& property : merged.properties) {
         if (!part->contains("properties") || !(*part)["properties"].contains(property.name)) {
           fail(at + "/additionalProperties",
-               fmt::format("additionalProperties: false here forbids the property '{}' another allOf part declares",
+               fmt::format("additionalProperties here also governs the property '{}' another allOf part declares",
                            property.name));
         }
+      }
+    }
+    for (const Property& property : merged.properties) {
+      if (std::find(merged.forbidden.begin(), merged.forbidden.end(), property.name) != merged.forbidden.end()) {
+        fail(property.pointer, fmt::format("the property '{}' is forbidden (false) by another allOf part", property.name));
       }
     }
     return merged;
@@ -478,7 +594,7 @@ class SchemaCompiler {
   // additional ones. first(i) is the members from property i on when none came before; rest(i) the same after a
   // member, each with its comma: O(n) rules whatever mix of required and optional properties.
   std::string object(const ObjectShape& shape, const std::string& pointer, int depth) {
-    if (shape.properties.empty() && shape.additional == &kAnyValue) return "json-object";
+    if (shape.properties.empty() && shape.forbidden.empty() && shape.additional == &kAnyValue) return "json-object";
     const std::size_t n = shape.properties.size();
     std::vector<std::string> members(n);
     for (std::size_t i = 0; i < n; ++i) {
@@ -523,9 +639,10 @@ class SchemaCompiler {
       bool declared = false;
     };
     std::vector<Node> trie(1);
-    for (const Property& property : shape.properties) {
+    std::vector<std::string> declared = shape.forbidden;
+    for (const Property& property : shape.properties) declared.push_back(property.name);
+    for (const std::string& name : declared) {
       std::vector<char32_t> code_points;
-      const std::string& name = property.name;
       bool plain = true;
       for (std::size_t i = 0; i < name.size();) {
         const auto lead = static_cast<unsigned char>(name[i]);

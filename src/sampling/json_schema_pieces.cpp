@@ -179,7 +179,13 @@ std::string json_char_set(Ranges ranges) {
 
 const Ranges kDigits = {{U'0', U'9'}};
 const Ranges kWord = {{U'0', U'9'}, {U'A', U'Z'}, {U'_', U'_'}, {U'a', U'z'}};
-const Ranges kSpace = {{U'\t', U'\r'}, {U' ', U' '}, {0xA0, 0xA0}, {0x2028, 0x2029}, {0xFEFF, 0xFEFF}};
+// Whitespace as ECMA 262 and Python's re both count it (a validator may use either).
+const Ranges kSpace = {{U'\t', U'\r'}, {0x1C, U' '}, {0x85, 0x85}, {0xA0, 0xA0}, {0x1680, 0x1680}, {0x2000, 0x200A},
+                       {0x2028, 0x2029}, {0x202F, 0x202F}, {0x205F, 0x205F}, {0x3000, 0x3000}, {0xFEFF, 0xFEFF}};
+
+// The complement of a set named by \d, \w or \s, in ASCII only: validators differ on which other characters
+// are digits, word characters or spaces (Python's re counts Unicode ones), and ASCII is outside every such doubt.
+Ranges ascii_complement(const Ranges& ranges) { return without(complement(ranges), 0x80, 0x10FFFF); }
 
 // A recursive-descent reader of the pattern's code points.
 class PatternReader {
@@ -332,7 +338,7 @@ class PatternReader {
     const Ranges* base = c == U'd' || c == U'D' ? &kDigits : c == U'w' || c == U'W' ? &kWord : c == U's' || c == U'S' ? &kSpace : nullptr;
     if (base == nullptr) return std::nullopt;
     ++pos_;
-    return (c == U'D' || c == U'W' || c == U'S') ? complement(*base) : *base;
+    return (c == U'D' || c == U'W' || c == U'S') ? ascii_complement(*base) : *base;
   }
 
   // One escaped character after the backslash, consumed.
@@ -376,6 +382,7 @@ class PatternReader {
     const bool negated = peek() == U'^';
     if (negated) ++pos_;
     Ranges ranges;
+    bool named_sets = false;  // \d, \w or \s inside: a negation stays in ASCII (see ascii_complement)
     bool first = true;
     while (true) {
       if (at_end()) throw Unsupported("an unclosed '[' in the pattern");
@@ -390,6 +397,7 @@ class PatternReader {
           lo = U'\b';
         } else if (const std::optional<Ranges> set = class_escape()) {
           ranges.insert(ranges.end(), set->begin(), set->end());
+          named_sets = true;
           continue;
         } else {
           lo = escaped_char();
@@ -414,7 +422,8 @@ class PatternReader {
       ranges.emplace_back(lo, hi);
     }
     ++pos_;  // ']'
-    return negated ? complement(ranges) : ranges;
+    if (!negated) return ranges;
+    return named_sets ? ascii_complement(ranges) : complement(ranges);
   }
 
   std::vector<char32_t> text_;
