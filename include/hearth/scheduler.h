@@ -50,6 +50,9 @@ struct GenerationRequest {
   bool ignore_eos = false;           // end-of-generation tokens are banned
   int32_t top_logprobs = 0;          // 0..20: alternatives reported with each token (implies logprobs)
   bool logprobs = false;             // report each token's log-probability
+  // The generated text is kept inside this grammar's language (end of generation only where it accepts); not
+  // with ignore_eos (std::invalid_argument), which would leave a finished grammar nothing to choose.
+  std::optional<grammar::Grammar> grammar;
 };
 
 struct TokenLogprob {

@@ -17,6 +17,7 @@
 #include "cli/sampling_flags.h"
 #include "hearth/context.h"
 #include "hearth/grammar.h"
+#include "hearth/json_schema.h"
 #include "hearth/model.h"
 #include "hearth/sampling.h"
 #include "hearth/tokenizer.h"
@@ -39,7 +40,25 @@ struct Options {
   SamplingFlags sampling;
   std::optional<std::string> grammar;       // GBNF text
   std::optional<std::string> grammar_file;  // or a file of it
+  std::optional<std::string> json_schema;       // JSON Schema text
+  std::optional<std::string> json_schema_file;  // or a file of it
+  std::string json_whitespace = "flexible";
 };
+
+// The grammar the output must follow, from whichever of --grammar(-file) and --json-schema(-file) was given.
+std::optional<grammar::Grammar> output_grammar(const Options& options) {
+  if (options.grammar || options.grammar_file) {
+    return grammar::Grammar::parse(options.grammar ? *options.grammar : read_text_file(*options.grammar_file, "grammar file"));
+  }
+  if (options.json_schema || options.json_schema_file) {
+    const std::string schema =
+        options.json_schema ? *options.json_schema : read_text_file(*options.json_schema_file, "JSON Schema file");
+    return grammar::json_schema_grammar(
+        schema, {.whitespace = options.json_whitespace == "compact" ? grammar::JsonWhitespace::compact
+                                                                    : grammar::JsonWhitespace::flexible});
+  }
+  return std::nullopt;
+}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -53,6 +72,8 @@ std::string rate(double count, double seconds) {
 
 void run(const Options& options) {
   const ContextOverflow policy = *context_overflow_from_name(options.context_overflow);  // checked by the parser
+  // Compiled before the model loads, so that a broken grammar or schema fails the run at once.
+  const std::optional<grammar::Grammar> constraint = output_grammar(options);
   const std::filesystem::path path = model_path(options.model);
 
   const auto load_start = Clock::now();
@@ -81,11 +102,7 @@ void run(const Options& options) {
 
   sampling::Sampler sampler(sampling_params(options.sampling));
   for (int32_t token : prompt) sampler.accept(token);
-  // Compiled before anything is generated, so a broken grammar fails the run at once.
-  if (options.grammar || options.grammar_file) {
-    const std::string text = options.grammar ? *options.grammar : read_text_file(*options.grammar_file, "grammar file");
-    sampler.set_grammar(grammar::TokenConstraint(grammar::Grammar::parse(text), grammar::Vocabulary::from_tokenizer(tok)));
-  }
+  if (constraint) sampler.set_grammar(grammar::TokenConstraint(*constraint, grammar::Vocabulary::from_tokenizer(tok)));
   sampling::GenerationStop stop([&tok](int32_t id) { return tok.is_eog(id); }, {}, static_cast<size_t>(max_tokens));
   // The prompt shown is the tokens the model reads (after any truncation), through the same detokenizer as the
   // continuation so the two join as one text; hidden, the continuation starts the text mid-sequence.
@@ -173,7 +190,19 @@ void register_run(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"f16", "f32"}));
   CLI::Option* grammar = cmd->add_option("--grammar", options->grammar,
                                          "Constrain the output to a GBNF grammar (llama.cpp's syntax; start rule 'root')");
-  cmd->add_option("--grammar-file", options->grammar_file, "Read the --grammar text from a file")->excludes(grammar);
+  CLI::Option* grammar_file =
+      cmd->add_option("--grammar-file", options->grammar_file, "Read the --grammar text from a file")->excludes(grammar);
+  CLI::Option* schema = cmd->add_option("--json-schema", options->json_schema,
+                                        "Constrain the output to JSON valid under this JSON Schema (docs: include/hearth/json_schema.h)")
+                            ->excludes(grammar)
+                            ->excludes(grammar_file);
+  cmd->add_option("--json-schema-file", options->json_schema_file, "Read the --json-schema text from a file")
+      ->excludes(grammar)
+      ->excludes(grammar_file)
+      ->excludes(schema);
+  cmd->add_option("--json-whitespace", options->json_whitespace,
+                  "Whitespace in --json-schema output: flexible (default: where JSON allows, bounded) or compact (none)")
+      ->check(CLI::IsMember({"flexible", "compact"}));
   cmd->add_flag("!--no-display-prompt", options->display_prompt, "Print only the continuation, not the prompt first");
   on_run(*cmd, "run", exit_code, [options] {
     run(*options);

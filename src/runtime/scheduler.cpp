@@ -55,6 +55,14 @@ struct Scheduler::Impl {
   MemoryReport memory;
   std::vector<int32_t> end_of_generation_tokens;  // banned for ignore_eos
 
+  // The vocabulary's token trie for grammars, built by the first request with one (any thread).
+  std::shared_ptr<const grammar::Vocabulary> grammar_vocabulary() {
+    std::call_once(vocabulary_built, [this] { vocabulary = grammar::Vocabulary::from_tokenizer(model->tokenizer()); });
+    return vocabulary;
+  }
+  std::once_flag vocabulary_built;
+  std::shared_ptr<const grammar::Vocabulary> vocabulary;
+
   // Guarded by `mutex`.
   mutable std::mutex mutex;
   std::condition_variable work_ready;  // the worker waits for requests or cancels
@@ -344,8 +352,10 @@ Scheduler::~Scheduler() {
 }
 
 Scheduler::RequestId Scheduler::submit(GenerationRequest request, std::shared_ptr<GenerationSink> sink) {
+  const bool request_has_grammar = request.grammar.has_value();
   std::unique_ptr<Job> job = runtime::make_job(std::move(request), std::move(sink), *impl_->model,
-                                               impl_->options.slot_context, impl_->end_of_generation_tokens);
+                                               impl_->options.slot_context, impl_->end_of_generation_tokens,
+                                               request_has_grammar ? impl_->grammar_vocabulary() : nullptr);
   {
     std::lock_guard lock(impl_->mutex);
     if (!impl_->accepting) throw ShuttingDownError("the scheduler is shutting down");

@@ -79,7 +79,8 @@ double ms_between(Clock::time_point from, Clock::time_point to) {
 }
 
 std::unique_ptr<Job> make_job(GenerationRequest request, std::shared_ptr<GenerationSink> sink, const Model& model,
-                              int32_t slot_context, std::span<const int32_t> end_of_generation) {
+                              int32_t slot_context, std::span<const int32_t> end_of_generation,
+                              std::shared_ptr<const grammar::Vocabulary> vocabulary) {
   if (!sink) throw std::invalid_argument("the sink is null");
   const tokenizer::Tokenizer& tok = model.tokenizer();
   check_request(request, static_cast<int32_t>(model.info().n_vocab), slot_context);
@@ -89,6 +90,10 @@ std::unique_ptr<Job> make_job(GenerationRequest request, std::shared_ptr<Generat
   sampling::Sampler sampler(request.sampling);
   // As llama.cpp (and `hearth run`) do: the prompt counts for the repetition penalties.
   for (const int32_t token : request.prompt) sampler.accept(token);
+  if (request.grammar) {
+    if (request.ignore_eos) throw std::invalid_argument("ignore_eos cannot be combined with a grammar");
+    sampler.set_grammar(grammar::TokenConstraint(*request.grammar, std::move(vocabulary)));
+  }
   sampling::GenerationStop stop([tok](int32_t id) { return tok.is_eog(id); }, request.stop,
                                 static_cast<size_t>(request.max_tokens));
   auto job = std::make_unique<Job>(Job{.request = std::move(request),

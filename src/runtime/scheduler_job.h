@@ -38,8 +38,10 @@ struct Job {
 // Everything that can be refused is refused here, before the request is queued: std::invalid_argument (empty
 // prompt, ids outside the vocabulary, max_tokens < 1, top_logprobs outside 0..20, a bad logit bias or stop string),
 // ContextFullError (prompt + max_tokens > slot_context). `end_of_generation` lists the tokens ignore_eos bans.
+// `vocabulary` (needed only with a grammar) is the model's, shared by every constrained request.
 std::unique_ptr<Job> make_job(GenerationRequest request, std::shared_ptr<GenerationSink> sink, const Model& model,
-                              int32_t slot_context, std::span<const int32_t> end_of_generation);
+                              int32_t slot_context, std::span<const int32_t> end_of_generation,
+                              std::shared_ptr<const grammar::Vocabulary> vocabulary);
 
 struct NextToken {
   GenerationEvent event;

@@ -87,6 +87,7 @@ GenerationRequest Engine::build_request(const GenerationParams& params) const {
   request.sampling = params.sampling;
   request.stop = params.stop;
   request.ignore_eos = params.ignore_eos;
+  request.grammar = params.grammar;
   request.logprobs = params.logprobs;
   request.top_logprobs = params.top_logprobs;
   return request;

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "hearth/json_schema.h"
+
 namespace hearth::server {
 namespace {
 
@@ -189,6 +191,65 @@ void parse_messages(const json& body, GenerationParams& params) {
   }
 }
 
+grammar::Grammar schema_grammar(const json& schema, const std::string& field) {
+  if (!schema.is_object() && !schema.is_boolean()) throw wrong_type(field, "a JSON Schema (an object)", schema);
+  try {
+    return grammar::json_schema_grammar(schema.dump());
+  } catch (const grammar::GrammarError& e) {
+    throw bad_request(e.what(), field);
+  }
+}
+
+// What the output must be: OpenAI's response_format, or llama.cpp's grammar (GBNF text) or json_schema; one of them.
+std::optional<grammar::Grammar> parse_output_constraint(const json& body) {
+  int given = 0;
+  std::optional<grammar::Grammar> constraint;
+  if (const json* format = find(body, "response_format")) {
+    if (!format->is_object()) throw wrong_type("response_format", "an object", *format);
+    const json* type = find(*format, "type");
+    if (type == nullptr || !type->is_string()) {
+      throw bad_request("'response_format.type' must be \"text\", \"json_object\" or \"json_schema\"", "response_format.type");
+    }
+    if (*type == "json_object") {
+      // llama.cpp lets a schema come with json_object.
+      const json* schema = find(*format, "schema");
+      constraint = schema ? schema_grammar(*schema, "response_format.schema") : grammar::json_object_grammar();
+    } else if (*type == "json_schema") {
+      const json* spec = find(*format, "json_schema");
+      if (spec == nullptr || !spec->is_object()) {
+        throw bad_request("'response_format.json_schema' must be an object with a 'schema'", "response_format.json_schema");
+      }
+      if (const json* name = find(*spec, "name"); name != nullptr && !name->is_string()) {
+        throw wrong_type("response_format.json_schema.name", "a string", *name);
+      }
+      if (const json* strict = find(*spec, "strict"); strict != nullptr && !strict->is_boolean()) {
+        throw wrong_type("response_format.json_schema.strict", "a boolean", *strict);
+      }
+      // Without a schema, as OpenAI's own server: any JSON object. Strict or not, the output follows the schema.
+      const json* schema = find(*spec, "schema");
+      constraint = schema ? schema_grammar(*schema, "response_format.json_schema.schema") : grammar::json_object_grammar();
+    } else if (*type != "text") {
+      throw bad_request("'response_format.type' must be \"text\", \"json_object\" or \"json_schema\"", "response_format.type");
+    }
+    given += constraint ? 1 : 0;
+  }
+  if (const json* text = find(body, "grammar")) {
+    if (!text->is_string()) throw wrong_type("grammar", "a string of GBNF", *text);
+    try {
+      constraint = grammar::Grammar::parse(text->get<std::string>());
+    } catch (const grammar::GrammarError& e) {
+      throw bad_request(fmt::format("the grammar is not valid GBNF: {}", e.what()), "grammar");
+    }
+    ++given;
+  }
+  if (const json* schema = find(body, "json_schema")) {
+    constraint = schema_grammar(*schema, "json_schema");
+    ++given;
+  }
+  if (given > 1) throw bad_request("give at most one of 'response_format', 'grammar' and 'json_schema'", "response_format");
+  return constraint;
+}
+
 }  // namespace
 
 json parse_json_body(std::string_view body) {
@@ -238,6 +299,10 @@ GenerationParams parse_generation_params(Endpoint endpoint, const json& body) {
   }
   params.stop = parse_stop(body);
   params.ignore_eos = get_bool(body, "ignore_eos").value_or(false);
+  params.grammar = parse_output_constraint(body);
+  if (params.grammar && params.ignore_eos) {
+    throw bad_request("'ignore_eos' cannot be combined with a grammar or response_format", "ignore_eos");
+  }
 
   params.stream = get_bool(body, "stream").value_or(false);
   if (const json* options = find(body, "stream_options")) {

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "hearth/grammar.h"
 #include "hearth/sampling.h"
 #include "server/api_error.h"
 
@@ -44,6 +45,8 @@ struct GenerationParams {
   bool include_usage = false;  // stream_options.include_usage
   bool logprobs = false;
   int32_t top_logprobs = 0;
+  // response_format json_object / json_schema, or llama.cpp's grammar (GBNF) or json_schema fields
+  std::optional<grammar::Grammar> grammar;
 };
 
 // Throws ApiError (400 naming the field) for a body that is not an object or has a known field of the wrong type

@@ -16,7 +16,10 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "hearth/context.h"
+#include "hearth/json_schema.h"
 #include "hearth/model.h"
 #include "hearth/sampling.h"
 #include "hearth/scheduler.h"
@@ -421,6 +424,43 @@ TEST(Scheduler, IgnoreEosNeverGivesAnEndOfGenerationToken) {
   scheduler.submit(r, sink);
   EXPECT_EQ(sink->wait().reason, FinishReason::length);
   for (const int32_t token : sink->tokens()) EXPECT_FALSE(demo_model()->tokenizer().is_eog(token));
+}
+
+TEST(Scheduler, AGrammarShapesOnlyItsOwnRequest) {
+  Scheduler scheduler(demo_model(), small_options(2));
+  const grammar::Grammar schema = grammar::json_schema_grammar(
+      R"({"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}, "n": {"type": "integer", "minimum": 1,
+          "maximum": 9}}, "required": ["answer", "n"], "additionalProperties": false})",
+      {.whitespace = grammar::JsonWhitespace::compact});
+  std::vector<std::shared_ptr<RecordingSink>> constrained, free;
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    GenerationRequest r = request("Answer in JSON:", 40, seeded(seed));
+    r.sampling.temperature = 1.2f;
+    GenerationRequest plain = r;
+    r.grammar = schema;
+    constrained.push_back(std::make_shared<RecordingSink>());
+    free.push_back(std::make_shared<RecordingSink>());
+    scheduler.submit(r, constrained.back());
+    scheduler.submit(plain, free.back());
+  }
+  for (size_t i = 0; i < constrained.size(); ++i) {
+    const GenerationResult result = constrained[i]->wait();
+    EXPECT_EQ(result.reason, FinishReason::stop) << constrained[i]->text();  // the grammar ends it: {"answer":"no","n":3}
+    const std::string text = constrained[i]->text() + result.text;
+    grammar::Matcher matcher(schema);
+    EXPECT_TRUE(matcher.accept(text) && matcher.can_end()) << text;
+    const nlohmann::json value = nlohmann::json::parse(text);
+    EXPECT_TRUE(value["answer"] == "yes" || value["answer"] == "no") << text;
+    EXPECT_GE(value["n"].get<int>(), 1);
+    EXPECT_LE(value["n"].get<int>(), 9);
+    // Beside it, the same request without the grammar is not bent by it (the demo model writes no such JSON).
+    const std::string plain = free[i]->text() + free[i]->wait().text;
+    EXPECT_FALSE(plain.starts_with("{\"answer\"")) << plain;
+  }
+  GenerationRequest both = request("x", 4);
+  both.grammar = schema;
+  both.ignore_eos = true;
+  EXPECT_THROW(scheduler.submit(both, std::make_shared<RecordingSink>()), std::invalid_argument);
 }
 
 // log-softmax of one logit, computed here in long double as a reference.

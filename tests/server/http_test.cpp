@@ -460,6 +460,69 @@ TEST(Server, HostileClientsLeaveItHealthy) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+TEST(Server, StructuredOutputFollowsTheSchemaOrGrammar) {
+  ServerProcess server;
+  const int port = server.port();
+  const json schema = {{"type", "object"},
+                       {"properties", {{"mood", {{"enum", {"calm", "warm"}}}}, {"count", {{"type", "integer"}, {"minimum", 0}, {"maximum", 9}}}}},
+                       {"required", {"mood", "count"}},
+                       {"additionalProperties", false}};
+  const auto check_answer = [](const std::string& content) {
+    const json value = json::parse(content);  // throws unless JSON
+    EXPECT_TRUE(value["mood"] == "calm" || value["mood"] == "warm") << content;
+    EXPECT_GE(value["count"].get<int>(), 0) << content;
+    EXPECT_LE(value["count"].get<int>(), 9) << content;
+    EXPECT_EQ(value.size(), 2u) << content;
+  };
+  for (const bool stream : {false, true}) {
+    for (int seed = 1; seed <= 3; ++seed) {
+      json body = {{"messages", {{{"role", "user"}, {"content", "How do you feel?"}}}}, {"max_tokens", 150},
+                   {"temperature", 1.0}, {"seed", seed}, {"stream", stream},
+                   {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "feeling"}, {"strict", true}, {"schema", schema}}}}}};
+      const HttpReply reply = post(port, "/v1/chat/completions", body);
+      ASSERT_EQ(reply.status, 200) << reply.body;
+      const std::string content = stream ? streamed_text(reply) : reply.body_json()["choices"][0]["message"]["content"].get<std::string>();
+      check_answer(content);
+      if (!stream) EXPECT_EQ(reply.body_json()["choices"][0]["finish_reason"], "stop");
+    }
+  }
+  // json_object: some JSON object; llama.cpp's grammar field on completions.
+  const HttpReply object = post(port, "/v1/chat/completions",
+                                {{"messages", {{{"role", "user"}, {"content", "JSON please"}}}}, {"max_tokens", 200}, {"seed", 5},
+                                 {"response_format", {{"type", "json_object"}}}});
+  ASSERT_EQ(object.status, 200) << object.body;
+  const std::string object_text = object.body_json()["choices"][0]["message"]["content"];
+  if (object.body_json()["choices"][0]["finish_reason"] == "stop") EXPECT_TRUE(json::parse(object_text).is_object()) << object_text;
+  else EXPECT_EQ(object_text.front(), '{');
+  const HttpReply yes_no = post(port, "/v1/completions", {{"prompt", "Is it?"}, {"max_tokens", 10}, {"grammar", "root ::= \"yes\" | \"no\""}});
+  ASSERT_EQ(yes_no.status, 200) << yes_no.body;
+  const std::string word = yes_no.body_json()["choices"][0]["text"];
+  EXPECT_TRUE(word == "yes" || word == "no") << word;
+
+  // Errors name the field (and, for a schema, where in it).
+  const json messages = {{{"role", "user"}, {"content", "hi"}}};
+  const auto error_of = [&](const json& extra) {
+    json body = {{"messages", messages}, {"max_tokens", 4}};
+    body.update(extra);
+    const HttpReply reply = post(port, "/v1/chat/completions", body);
+    EXPECT_EQ(reply.status, 400) << reply.body;
+    return reply.status == 400 ? reply.body_json()["error"] : json::object();
+  };
+  json bad_schema = json::object();
+  bad_schema["properties"]["a"]["not"] = json::object();
+  json bad_format = {{"type", "json_schema"}};
+  bad_format["json_schema"] = {{"name", "x"}, {"schema", bad_schema}};
+  const json unsupported = error_of({{"response_format", bad_format}});
+  EXPECT_EQ(unsupported["param"], "response_format.json_schema.schema");
+  EXPECT_NE(unsupported["message"].get<std::string>().find("#/properties/a/not"), std::string::npos) << unsupported;
+  EXPECT_EQ(error_of({{"grammar", "root ::= undefined-rule"}})["param"], "grammar");
+  EXPECT_EQ(error_of({{"response_format", {{"type", "xml"}}}})["param"], "response_format.type");
+  EXPECT_EQ(error_of({{"grammar", "root ::= \"a\""}, {"json_schema", {{"type", "string"}}}})["param"], "response_format");
+  EXPECT_EQ(error_of({{"grammar", "root ::= \"a\""}, {"ignore_eos", true}})["param"], "ignore_eos");
+  EXPECT_EQ(post(port, "/v1/chat/completions", {{"messages", messages}, {"max_tokens", 2}, {"response_format", {{"type", "text"}}}}).status, 200);
+  EXPECT_EQ(server.stop(), 0);
+}
+
 // Reads one response with a Content-Length body from a kept-alive connection; "" on a timeout or a close.
 std::string read_one_response(int fd, std::chrono::milliseconds timeout = 30s) {
   std::string data;
