@@ -27,6 +27,9 @@ enum class JsonWhitespace {
 
 struct JsonSchemaOptions {
   JsonWhitespace whitespace = JsonWhitespace::flexible;
+  // Put before every rule name (the start rule becomes PREFIX + "root"), so that grammars of several schemas can
+  // live in one GBNF text: "tool0-" gives tool0-root, tool0-ws, ...
+  std::string rule_prefix;
 };
 
 class JsonSchemaError : public GrammarError {

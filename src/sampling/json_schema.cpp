@@ -2,6 +2,8 @@
 // become named rules (a $ref target once, which is what makes recursive schemas finite).
 #include "hearth/json_schema.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -742,6 +744,33 @@ class SchemaCompiler {
 
 const ordered_json SchemaCompiler::kAnyValue = true;
 
+// The GBNF text with `prefix` before every rule name: every word that starts with a letter outside literals
+// ("..."), character classes ([...]) and repetition counts ({m,n}, digits only) is a rule name.
+std::string prefix_rule_names(std::string_view gbnf, std::string_view prefix) {
+  std::string out;
+  out.reserve(gbnf.size() * 5 / 4);
+  for (std::size_t i = 0; i < gbnf.size();) {
+    const char c = gbnf[i];
+    if (c == '"' || c == '[') {
+      const char close = c == '"' ? '"' : ']';
+      std::size_t j = i + 1;
+      while (j < gbnf.size() && gbnf[j] != close) j += gbnf[j] == '\\' ? 2 : 1;
+      j = std::min(j + 1, gbnf.size());
+      out.append(gbnf.substr(i, j - i));
+      i = j;
+    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+      std::size_t j = i;
+      while (j < gbnf.size() && (std::isalnum(static_cast<unsigned char>(gbnf[j])) || gbnf[j] == '-')) ++j;
+      out.append(prefix).append(gbnf.substr(i, j - i));
+      i = j;
+    } else {
+      out += c;
+      ++i;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 JsonSchemaError::JsonSchemaError(std::string pointer, const std::string& message)
@@ -754,7 +783,8 @@ std::string json_schema_to_gbnf(std::string_view schema_json, const JsonSchemaOp
   } catch (const ordered_json::exception& e) {
     throw JsonSchemaError("", fmt::format("the schema is not JSON: {}", e.what()));
   }
-  return SchemaCompiler(schema, options).compile();
+  const std::string gbnf = SchemaCompiler(schema, options).compile();
+  return options.rule_prefix.empty() ? gbnf : prefix_rule_names(gbnf, options.rule_prefix);
 }
 
 Grammar json_schema_grammar(std::string_view schema_json, const JsonSchemaOptions& options) {
