@@ -53,6 +53,9 @@ struct GenerationRequest {
   // The generated text is kept inside this grammar's language (end of generation only where it accepts); not
   // with ignore_eos (std::invalid_argument), which would leave a finished grammar nothing to choose.
   std::optional<grammar::Grammar> grammar;
+  // Control tokens' text is part of the generated text (tool-call and reasoning markers that are control tokens,
+  // e.g. Llama 3's <|python_tag|>); end-of-generation tokens never are.
+  bool show_special_tokens = false;
 };
 
 struct TokenLogprob {

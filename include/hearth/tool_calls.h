@@ -100,9 +100,11 @@ Reply parse_reply(const ReplySyntax& syntax, std::string_view text, const nlohma
 // that follow its parameter schema (the JSON Schema grammar). `function`: only that one (a named tool_choice);
 // `parallel`: one call or more, else exactly one (always one for a call_only_at_start syntax). Throws std::invalid_argument (no such function, no tools) and
 // grammar::JsonSchemaError (a parameter schema it cannot follow, naming the tool).
+// `opening`: literal text before the calls (e.g. "</think>" where the prompt opened a reasoning block).
 std::string tool_call_gbnf(const ReplySyntax& syntax, const nlohmann::ordered_json& tools,
-                           std::optional<std::string_view> function, bool parallel);
+                           std::optional<std::string_view> function, bool parallel, std::string_view opening = {});
 grammar::Grammar tool_call_grammar(const ReplySyntax& syntax, const nlohmann::ordered_json& tools,
-                                   std::optional<std::string_view> function, bool parallel);
+                                   std::optional<std::string_view> function, bool parallel,
+                                   std::string_view opening = {});
 
 }  // namespace hearth::chat

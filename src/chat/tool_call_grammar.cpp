@@ -125,7 +125,7 @@ class CallGrammar {
 }  // namespace
 
 std::string tool_call_gbnf(const ReplySyntax& syntax, const json& tools, std::optional<std::string_view> function,
-                           bool parallel) {
+                           bool parallel, std::string_view opening) {
   if (!tools.is_array() || tools.empty()) throw std::invalid_argument("tool calls need at least one tool");
   CallGrammar grammar(syntax);
   std::string alternatives;
@@ -145,13 +145,14 @@ std::string tool_call_gbnf(const ReplySyntax& syntax, const json& tools, std::op
   std::string root = calls;
   if (!syntax.section_open.empty()) root = quote(syntax.section_open) + " " + root;
   if (!syntax.section_close.empty()) root += " " + quote(syntax.section_close);
+  if (!opening.empty()) root = quote(opening) + " call-ws " + root;
   return fmt::format("root ::= {}\ncall ::= {}\n{}call-ws ::= [ \\n]{{0,2}}\ncall-text ::= [^<]*\n", root, alternatives,
                      grammar.rules());
 }
 
 grammar::Grammar tool_call_grammar(const ReplySyntax& syntax, const json& tools, std::optional<std::string_view> function,
-                                   bool parallel) {
-  return grammar::Grammar::parse(tool_call_gbnf(syntax, tools, function, parallel));
+                                   bool parallel, std::string_view opening) {
+  return grammar::Grammar::parse(tool_call_gbnf(syntax, tools, function, parallel, opening));
 }
 
 }  // namespace hearth::chat

@@ -94,6 +94,7 @@ std::unique_ptr<Job> make_job(GenerationRequest request, std::shared_ptr<Generat
     if (request.ignore_eos) throw std::invalid_argument("ignore_eos cannot be combined with a grammar");
     sampler.set_grammar(grammar::TokenConstraint(*request.grammar, std::move(vocabulary)));
   }
+  const bool show_special = request.show_special_tokens;
   sampling::GenerationStop stop([tok](int32_t id) { return tok.is_eog(id); }, request.stop,
                                 static_cast<size_t>(request.max_tokens));
   auto job = std::make_unique<Job>(Job{.request = std::move(request),
@@ -101,7 +102,7 @@ std::unique_ptr<Job> make_job(GenerationRequest request, std::shared_ptr<Generat
                                        .submitted = Clock::now(),
                                        .sampler = std::move(sampler),
                                        .stop = std::move(stop),
-                                       .detokenizer = tokenizer::StreamingDetokenizer(tok, false, false)});
+                                       .detokenizer = tokenizer::StreamingDetokenizer(tok, show_special, false)});
   job->result.prompt_tokens = static_cast<int32_t>(job->request.prompt.size());
   return job;
 }

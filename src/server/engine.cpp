@@ -17,11 +17,12 @@ Engine::Engine(std::shared_ptr<const Model> model, const SchedulerOptions& optio
                std::string alias)
     : model_(model),
       template_(template_source),
+      reply_syntax_(chat::detect_reply_syntax(template_source)),
       alias_(std::move(alias)),
       created_(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count()),
       scheduler_(std::move(model), options) {}
 
-std::vector<int32_t> Engine::chat_prompt(const GenerationParams& params) const {
+std::vector<int32_t> Engine::chat_prompt(const GenerationParams& params, bool& opens_reasoning) const {
   const tokenizer::Tokenizer& tok = model_->tokenizer();
   chat::ChatRequest request;
   request.messages = params.messages;
@@ -37,6 +38,9 @@ std::vector<int32_t> Engine::chat_prompt(const GenerationParams& params) const {
   } catch (const std::invalid_argument& e) {
     throw bad_request(fmt::format("malformed messages: {}", e.what()), "messages");
   }
+  std::string_view end = prompt;
+  while (!end.empty() && (end.back() == '\n' || end.back() == ' ')) end.remove_suffix(1);
+  opens_reasoning = !reply_syntax_.reasoning_open.empty() && end.ends_with(reply_syntax_.reasoning_open);
   // As `hearth chat`: the template writes the special tokens it wants as text, so they are parsed, not added; a BOS
   // the model needs but the template leaves out goes in front.
   std::vector<int32_t> tokens = tok.tokenize(prompt, /*add_special=*/false, /*parse_special=*/true);
@@ -46,11 +50,30 @@ std::vector<int32_t> Engine::chat_prompt(const GenerationParams& params) const {
   return tokens;
 }
 
-GenerationRequest Engine::build_request(const GenerationParams& params) const {
+Engine::Prepared Engine::build_request(const GenerationParams& params) const {
   const tokenizer::Tokenizer& tok = model_->tokenizer();
-  GenerationRequest request;
+  Prepared prepared;
+  GenerationRequest& request = prepared.request;
   if (params.endpoint == Endpoint::chat_completions) {
-    request.prompt = chat_prompt(params);
+    bool opens_reasoning = false;
+    request.prompt = chat_prompt(params, opens_reasoning);
+    using ToolChoice = GenerationParams::ToolChoice;
+    const bool calls = !params.tools.is_null() && params.tool_choice != ToolChoice::none;
+    if (calls || !reply_syntax_.reasoning_open.empty()) {
+      prepared.reply.emplace(reply_syntax_, calls ? params.tools : json(), opens_reasoning);
+      request.show_special_tokens = true;  // markers may be control tokens
+    }
+    if (params.tool_choice == ToolChoice::required || params.tool_choice == ToolChoice::function) {
+      const std::optional<std::string_view> function =
+          params.tool_choice == ToolChoice::function ? std::optional<std::string_view>(params.tool_choice_function) : std::nullopt;
+      try {
+        // A reasoning block the prompt opened is closed first, so that the calls are calls.
+        request.grammar = chat::tool_call_grammar(reply_syntax_, params.tools, function, params.parallel_tool_calls,
+                                                  opens_reasoning ? reply_syntax_.reasoning_close : std::string_view());
+      } catch (const grammar::GrammarError& e) {
+        throw bad_request(e.what(), "tools");
+      }
+    }
   } else if (params.prompt_text) {
     // As llama.cpp's server: BOS added where the vocabulary asks for it, special tokens written in the text parsed.
     request.prompt = tok.tokenize(*params.prompt_text, /*add_special=*/true, /*parse_special=*/true);
@@ -87,10 +110,10 @@ GenerationRequest Engine::build_request(const GenerationParams& params) const {
   request.sampling = params.sampling;
   request.stop = params.stop;
   request.ignore_eos = params.ignore_eos;
-  request.grammar = params.grammar;
+  if (params.grammar) request.grammar = params.grammar;  // (a required tool call set its own above; never both)
   request.logprobs = params.logprobs;
   request.top_logprobs = params.top_logprobs;
-  return request;
+  return prepared;
 }
 
 }  // namespace hearth::server

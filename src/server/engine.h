@@ -3,11 +3,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "hearth/chat.h"
 #include "hearth/model.h"
 #include "hearth/scheduler.h"
+#include "hearth/tool_calls.h"
 #include "server/request_parsing.h"
 
 namespace hearth::server {
@@ -21,7 +23,14 @@ class Engine {
   // The prompt tokenized (rendered through the chat template for chat), checked against the vocabulary and the slot
   // context: ApiError 400 for a bad token id, a template that rejects the conversation, or prompt + max_tokens over
   // the slot context (code context_length_exceeded, stating both counts).
-  GenerationRequest build_request(const GenerationParams& params) const;
+  // For chat with tools or a template that marks reasoning, also how to read the reply (`reply`): the model's tool-call
+  // syntax, the tools, whether the prompt opened a reasoning block. A required call adds its grammar to the request.
+  struct Prepared {
+    GenerationRequest request;
+    std::optional<chat::ReplyParser> reply;
+  };
+  Prepared build_request(const GenerationParams& params) const;
+  const chat::ReplySyntax& reply_syntax() const { return reply_syntax_; }
 
   Scheduler& scheduler() { return scheduler_; }
   const Scheduler& scheduler() const { return scheduler_; }
@@ -30,10 +39,12 @@ class Engine {
   int64_t created() const { return created_; }  // unix seconds when the model was loaded
 
  private:
-  std::vector<int32_t> chat_prompt(const GenerationParams& params) const;
+  // The rendered prompt's tokens, and whether it ends by opening a reasoning block.
+  std::vector<int32_t> chat_prompt(const GenerationParams& params, bool& opens_reasoning) const;
 
   std::shared_ptr<const Model> model_;
   chat::Template template_;
+  chat::ReplySyntax reply_syntax_;
   std::string alias_;
   int64_t created_;
   Scheduler scheduler_;  // last: its worker stops before the rest goes

@@ -1,6 +1,8 @@
 #include "server/generation.h"
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
@@ -17,8 +19,10 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
 class Generation : public ActiveGeneration, public std::enable_shared_from_this<Generation> {
  public:
   Generation(std::weak_ptr<HttpSession> session, ServerState& state, Engine& engine, const GenerationParams& params,
-             RequestRecord record)
+             std::optional<chat::ReplyParser> reply, RequestRecord record)
       : session_(std::move(session)),
+        reply_(std::move(reply)),
+        parallel_tool_calls_(params.parallel_tool_calls),
         engine_(engine),
         metrics_(state.metrics),
         log_format_(state.options.log_format),
@@ -59,7 +63,10 @@ class Generation : public ActiveGeneration, public std::enable_shared_from_this<
     ++generated_;
     if (logprobs_) logprobs_->add(event, text_.size());
     text_ += event.text;
-    if (stream_ && (!event.text.empty() || (logprobs_ && !logprobs_->empty()))) {
+    if (reply_) {
+      chat::ReplyDelta delta = reply_->push(event.text);
+      if (stream_) send_reply_delta(std::move(delta), "");
+    } else if (stream_ && (!event.text.empty() || (logprobs_ && !logprobs_->empty()))) {
       send_chunk(event.text, "");
     }
   }
@@ -90,12 +97,32 @@ class Generation : public ActiveGeneration, public std::enable_shared_from_this<
       session->send_event(to_text(error.body()));
       return session->end_event_stream(record_);
     }
+    std::optional<chat::ReplyDelta> last;
+    if (reply_) {
+      last = reply_->push(result.text);
+      chat::ReplyDelta rest = reply_->finish();
+      last->content += rest.content;
+      last->reasoning += rest.reasoning;
+      last->calls.insert(last->calls.end(), rest.calls.begin(), rest.calls.end());
+    }
     if (!stream_) {
       const json logprobs = logprobs_ ? logprobs_->take() : json(nullptr);
       record_.status = 200;
-      return session->respond(json_response(200, full_response(identity_, text_, result, logprobs)), record_);
+      std::optional<chat::Reply> reply;
+      if (reply_) {
+        reply = reply_->reply();
+        name_calls(reply->calls, 0);
+      }
+      return session->respond(json_response(200, full_response(identity_, text_, result, logprobs, reply ? &*reply : nullptr)),
+                              record_);
     }
-    send_chunk(result.text, finish_reason_text(result.reason));
+    if (last) {
+      send_reply_delta(std::move(*last), "");
+      const std::string finish = calls_sent_ > 0 ? "tool_calls" : finish_reason_text(result.reason);
+      session->send_event(to_text(delta_chunk(identity_, json::object(), finish, nullptr)));
+    } else {
+      send_chunk(result.text, finish_reason_text(result.reason));
+    }
     if (include_usage_) session->send_event(to_text(usage_chunk(identity_, result)));
     session->end_event_stream(record_);
   }
@@ -109,7 +136,43 @@ class Generation : public ActiveGeneration, public std::enable_shared_from_this<
     sent_first_ = true;
   }
 
+  // Calls the reply writes without an id get one of nine letters and digits (the form Mistral's templates insist
+  // on when the conversation comes back), unique to the request and the call's place in it. With
+  // parallel_tool_calls false only the first call stays.
+  void name_calls(std::vector<chat::ToolCall>& calls, std::size_t first_index) const {
+    if (!parallel_tool_calls_) calls.resize(first_index == 0 ? std::min<std::size_t>(calls.size(), 1) : 0);
+    static constexpr std::string_view kDigits = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      if (!calls[i].id.empty()) continue;
+      uint64_t x = std::hash<std::string>{}(identity_.id) ^ (0x9e3779b97f4a7c15ull * (first_index + i + 1));
+      std::string id;
+      for (int k = 0; k < 9; ++k) {
+        x ^= x >> 31;
+        x *= 0xbf58476d1ce4e5b9ull;
+        id += kDigits[x % kDigits.size()];
+      }
+      calls[i].id = std::move(id);
+    }
+  }
+
+  void send_reply_delta(chat::ReplyDelta delta, const std::string& finish) {
+    const auto session = session_.lock();
+    if (session == nullptr) return;
+    name_calls(delta.calls, calls_sent_);
+    const bool has_logprobs = logprobs_ && !logprobs_->empty();
+    if (delta.empty() && !has_logprobs && sent_first_) return;
+    json message = reply_message({std::move(delta.content), std::move(delta.reasoning), delta.calls}, true, calls_sent_);
+    if (!sent_first_) message["role"] = "assistant";
+    calls_sent_ += delta.calls.size();
+    const json logprobs = has_logprobs ? logprobs_->take() : json(nullptr);
+    session->send_event(to_text(delta_chunk(identity_, std::move(message), finish, logprobs)));
+    sent_first_ = true;
+  }
+
   std::weak_ptr<HttpSession> session_;
+  std::optional<chat::ReplyParser> reply_;  // chat with tools or reasoning: the reply is read as it comes
+  bool parallel_tool_calls_;
+  std::size_t calls_sent_ = 0;
   Engine& engine_;  // outlives every generation: the server drops it only after the io threads stop
   Metrics& metrics_;
   LogFormat log_format_;
@@ -156,12 +219,13 @@ class StrandSink : public GenerationSink {
 
 }  // namespace
 
-void start_generation(HttpSession& session, Engine& engine, const GenerationParams& params, GenerationRequest request,
+void start_generation(HttpSession& session, Engine& engine, const GenerationParams& params, Engine::Prepared prepared,
                       RequestRecord record) {
-  auto generation = std::make_shared<Generation>(session.weak_from_this(), session.state(), engine, params, std::move(record));
+  auto generation = std::make_shared<Generation>(session.weak_from_this(), session.state(), engine, params,
+                                                 std::move(prepared.reply), std::move(record));
   auto sink = std::make_shared<StrandSink>(session.shared_from_this(), generation);
   try {
-    generation->submit(std::move(request), std::move(sink));
+    generation->submit(std::move(prepared.request), std::move(sink));
   } catch (const QueueFullError& e) {
     throw ApiError(503, fmt::format("the server is busy: {}", e.what()), "unavailable", "", "queue_full");
   } catch (const ShuttingDownError&) {

@@ -13,7 +13,7 @@
 namespace hearth::server {
 
 // Submits the request; throws ApiError (503 for a full queue or a shutdown, 400 for what the scheduler refuses).
-void start_generation(HttpSession& session, Engine& engine, const GenerationParams& params, GenerationRequest request,
+void start_generation(HttpSession& session, Engine& engine, const GenerationParams& params, Engine::Prepared prepared,
                       RequestRecord record);
 
 }  // namespace hearth::server

@@ -77,17 +77,40 @@ std::string finish_reason_text(FinishReason reason) {
   return reason == FinishReason::length ? "length" : "stop";
 }
 
+json reply_message(const chat::Reply& reply, bool delta, std::size_t first_index) {
+  json message = json::object();
+  if (!delta) message["role"] = "assistant";
+  if (!delta || !reply.content.empty()) {
+    message["content"] = reply.content.empty() && !reply.calls.empty() ? json(nullptr) : json(reply.content);
+  }
+  if (!reply.reasoning.empty()) message["reasoning_content"] = reply.reasoning;
+  if (!reply.calls.empty()) {
+    json calls = json::array();
+    for (std::size_t i = 0; i < reply.calls.size(); ++i) {
+      const chat::ToolCall& call = reply.calls[i];
+      json entry = json::object();
+      if (delta) entry["index"] = first_index + i;
+      entry["id"] = call.id;
+      entry["type"] = "function";
+      entry["function"] = {{"name", call.name}, {"arguments", call.arguments}};
+      calls.push_back(std::move(entry));
+    }
+    message["tool_calls"] = std::move(calls);
+  }
+  return message;
+}
+
 json full_response(const ResponseIdentity& identity, const std::string& text, const GenerationResult& result,
-                   json logprobs) {
+                   json logprobs, const chat::Reply* reply) {
   json response = header(identity, /*chunk=*/false);
   json choice = {{"index", 0}};
   if (identity.endpoint == Endpoint::chat_completions) {
-    choice["message"] = {{"role", "assistant"}, {"content", text}};
+    choice["message"] = reply != nullptr ? reply_message(*reply, false) : json{{"role", "assistant"}, {"content", text}};
   } else {
     choice["text"] = text;
   }
   choice["logprobs"] = std::move(logprobs);
-  choice["finish_reason"] = finish_reason_text(result.reason);
+  choice["finish_reason"] = reply != nullptr && !reply->calls.empty() ? "tool_calls" : finish_reason_text(result.reason);
   response["choices"] = json::array({std::move(choice)});
   response["usage"] = usage_json(result);
   // As llama.cpp's server reports them: where a request's time went, for clients measuring the server's overhead.
@@ -110,6 +133,14 @@ json stream_chunk(const ResponseIdentity& identity, const std::string& text, boo
     choice["text"] = text;
   }
   choice["logprobs"] = std::move(logprobs);
+  choice["finish_reason"] = finish.empty() ? json(nullptr) : json(finish);
+  chunk["choices"] = json::array({std::move(choice)});
+  return chunk;
+}
+
+json delta_chunk(const ResponseIdentity& identity, json delta, const std::string& finish, json logprobs) {
+  json chunk = header(identity, /*chunk=*/true);
+  json choice = {{"index", 0}, {"delta", std::move(delta)}, {"logprobs", std::move(logprobs)}};
   choice["finish_reason"] = finish.empty() ? json(nullptr) : json(finish);
   chunk["choices"] = json::array({std::move(choice)});
   return chunk;

@@ -7,6 +7,7 @@
 
 #include "hearth/scheduler.h"
 #include "hearth/tokenizer.h"
+#include "hearth/tool_calls.h"
 #include "server/api_error.h"
 #include "server/request_parsing.h"
 
@@ -45,9 +46,18 @@ class LogprobsBuilder {
 json usage_json(const GenerationResult& result);
 std::string finish_reason_text(FinishReason reason);
 
-// The whole (non-streamed) response.
+// A chat reply read as content, reasoning and tool calls (ids already given), as an assistant message or delta:
+// content null where there are calls and no text, reasoning_content only when there is some, tool_calls only
+// when there are calls (with `first_index` on, and each call's index, in a delta).
+json reply_message(const chat::Reply& reply, bool delta, std::size_t first_index = 0);
+
+// The whole (non-streamed) response; `reply`, for chat whose reply was parsed, replaces the plain text message
+// (finish_reason "tool_calls" where it has calls).
 json full_response(const ResponseIdentity& identity, const std::string& text, const GenerationResult& result,
-                   json logprobs);
+                   json logprobs, const chat::Reply* reply = nullptr);
+
+// A chat stream chunk carrying `delta` as it is (see reply_message).
+json delta_chunk(const ResponseIdentity& identity, json delta, const std::string& finish, json logprobs);
 
 // One stream chunk with a piece of text (and the role, in chat's first chunk), or the last one with its finish
 // reason (`finish` not empty).

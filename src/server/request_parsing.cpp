@@ -1,5 +1,6 @@
 #include "server/request_parsing.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -172,6 +173,38 @@ json flatten_content(const json& content) {
   return text;
 }
 
+void parse_tool_choice(const json& body, GenerationParams& params) {
+  using ToolChoice = GenerationParams::ToolChoice;
+  params.parallel_tool_calls = get_bool(body, "parallel_tool_calls").value_or(true);
+  const json* choice = find(body, "tool_choice");
+  if (choice == nullptr) return;
+  if (choice->is_string()) {
+    const std::string mode = choice->get<std::string>();
+    if (mode == "none") params.tool_choice = ToolChoice::none;
+    else if (mode == "auto") params.tool_choice = ToolChoice::automatic;
+    else if (mode == "required") params.tool_choice = ToolChoice::required;
+    else throw bad_request("'tool_choice' must be \"none\", \"auto\", \"required\" or a function", "tool_choice");
+  } else if (choice->is_object()) {
+    const auto function = choice->find("function");
+    if (function == choice->end() || !function->is_object() || !function->contains("name") || !(*function)["name"].is_string()) {
+      throw bad_request("'tool_choice' must be {\"type\": \"function\", \"function\": {\"name\": string}}", "tool_choice");
+    }
+    params.tool_choice = ToolChoice::function;
+    params.tool_choice_function = (*function)["name"].get<std::string>();
+  } else {
+    throw wrong_type("tool_choice", "a string or an object", *choice);
+  }
+  if (params.tool_choice == ToolChoice::required || params.tool_choice == ToolChoice::function) {
+    if (params.tools.is_null()) throw bad_request("'tool_choice' asks for a tool call but 'tools' is empty", "tool_choice");
+    if (params.tool_choice == ToolChoice::function) {
+      const bool known = std::any_of(params.tools.begin(), params.tools.end(), [&](const json& tool) {
+        return tool["function"]["name"] == params.tool_choice_function;
+      });
+      if (!known) throw bad_request(fmt::format("'tool_choice' names '{}', which is not among 'tools'", params.tool_choice_function), "tool_choice");
+    }
+  }
+}
+
 void parse_messages(const json& body, GenerationParams& params) {
   const json* messages = find(body, "messages");
   if (messages == nullptr) throw bad_request("'messages' is required", "messages");
@@ -187,8 +220,19 @@ void parse_messages(const json& body, GenerationParams& params) {
   }
   if (const json* tools = find(body, "tools")) {
     if (!tools->is_array()) throw wrong_type("tools", "an array", *tools);
+    for (const json& tool : *tools) {
+      const auto function = tool.is_object() ? tool.find("function") : tool.end();
+      if (!tool.is_object() || tool.value("type", "function") != "function" || function == tool.end() ||
+          !function->is_object() || !function->contains("name") || !(*function)["name"].is_string()) {
+        throw bad_request("each tool must be {\"type\": \"function\", \"function\": {\"name\": string, ...}}", "tools");
+      }
+      if (function->contains("parameters") && !(*function)["parameters"].is_object()) {
+        throw wrong_type("tools.function.parameters", "a JSON Schema (an object)", (*function)["parameters"]);
+      }
+    }
     if (!tools->empty()) params.tools = *tools;
   }
+  parse_tool_choice(body, params);
 }
 
 grammar::Grammar schema_grammar(const json& schema, const std::string& field) {
@@ -300,6 +344,10 @@ GenerationParams parse_generation_params(Endpoint endpoint, const json& body) {
   params.stop = parse_stop(body);
   params.ignore_eos = get_bool(body, "ignore_eos").value_or(false);
   params.grammar = parse_output_constraint(body);
+  if (params.grammar && (params.tool_choice == GenerationParams::ToolChoice::required ||
+                         params.tool_choice == GenerationParams::ToolChoice::function)) {
+    throw bad_request("a required tool call cannot be combined with a grammar or response_format", "tool_choice");
+  }
   if (params.grammar && params.ignore_eos) {
     throw bad_request("'ignore_eos' cannot be combined with a grammar or response_format", "ignore_eos");
   }

@@ -47,6 +47,12 @@ struct GenerationParams {
   int32_t top_logprobs = 0;
   // response_format json_object / json_schema, or llama.cpp's grammar (GBNF) or json_schema fields
   std::optional<grammar::Grammar> grammar;
+  // tool_choice: "auto" (the default with tools; calls are parsed out of the reply), "none" (the tools are shown
+  // to the model, its reply is content), "required" (a grammar makes the reply calls), or one named function.
+  enum class ToolChoice { none, automatic, required, function };
+  ToolChoice tool_choice = ToolChoice::automatic;
+  std::string tool_choice_function;  // for ToolChoice::function
+  bool parallel_tool_calls = true;
 };
 
 // Throws ApiError (400 naming the field) for a body that is not an object or has a known field of the wrong type

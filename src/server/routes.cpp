@@ -125,7 +125,7 @@ void route_request(HttpSession& session, HttpRequest request, RequestRecord reco
         const Endpoint endpoint =
             route->id == RouteId::completions ? Endpoint::completions : Endpoint::chat_completions;
         const GenerationParams params = parse_generation_params(endpoint, parse_json_body(request.body()));
-        GenerationRequest generation = loaded.build_request(params);
+        Engine::Prepared generation = loaded.build_request(params);
         return start_generation(session, loaded, params, std::move(generation), record);  // a copy: the catch below logs it
       }
     }

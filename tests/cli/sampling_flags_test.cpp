@@ -51,4 +51,23 @@ TEST(SamplingFlags, MalformedFlagsAreClearErrors) {
 }
 
 }  // namespace
+// --json-schema: the output is JSON the schema accepts; a schema it cannot follow stops before the model loads.
+TEST(SamplingFlags, JsonSchemaShapesTheOutput) {
+  const auto model = (test::shared_dir() / "models" / "hearth-demo-13m-q8_0.gguf").string();
+  const std::string hearth = (test::bin_dir() / "hearth").string();
+  const auto run = test::run_command(hearth + " run -m " + model + " -p 'Tell me' -n 120 --seed 4 --no-display-prompt" +
+                                     " --json-whitespace compact --json-schema '{\"type\": \"object\", \"properties\": " +
+                                     "{\"n\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 5}}, \"required\": [\"n\"]," +
+                                     " \"additionalProperties\": false}' 2>/dev/null");
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  const std::string text = run.out.substr(0, run.out.find_last_not_of(" \n") + 1);
+  ASSERT_EQ(text.size(), 7u) << text;  // {"n":D}
+  EXPECT_EQ(text.substr(0, 5), "{\"n\":") << text;
+  EXPECT_TRUE(text[5] >= '1' && text[5] <= '5') << text;
+  const auto bad = test::run_command(hearth + " run -m " + model + " -p x -n 4 --json-schema '{\"not\": {}}' 2>&1");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("JSON Schema #"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("not"), std::string::npos) << bad.out;
+}
+
 }  // namespace hearth

@@ -523,6 +523,75 @@ TEST(Server, StructuredOutputFollowsTheSchemaOrGrammar) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+TEST(Server, ToolCallsFollowToolChoice) {
+  ServerProcess server;
+  const int port = server.port();
+  const json tools = json::parse(R"([{"type": "function", "function": {"name": "add", "parameters": {"type": "object",
+      "properties": {"a": {"type": "integer", "minimum": 0, "maximum": 99}, "b": {"type": "integer", "minimum": 0, "maximum": 99}},
+      "required": ["a", "b"], "additionalProperties": false}}}])");
+  const json messages = {{{"role", "user"}, {"content", "2 + 3?"}}};
+  for (const bool stream : {false, true}) {
+    const HttpReply reply = post(port, "/v1/chat/completions",
+                                 {{"messages", messages}, {"tools", tools}, {"tool_choice", "required"}, {"parallel_tool_calls", false},
+                                  {"max_tokens", 100}, {"seed", 9}, {"stream", stream}});
+    ASSERT_EQ(reply.status, 200) << reply.body;
+    json call;
+    std::string finish;
+    if (!stream) {
+      const json choice = reply.body_json()["choices"][0];
+      EXPECT_TRUE(choice["message"]["content"].is_null()) << choice;
+      ASSERT_EQ(choice["message"]["tool_calls"].size(), 1u) << choice;
+      call = choice["message"]["tool_calls"][0];
+      finish = choice["finish_reason"];
+    } else {
+      // The deltas: index on each, id and name on the first, the arguments in pieces to join.
+      std::string arguments;
+      for (const json& chunk : events(reply)) {
+        if (chunk["choices"].empty()) continue;
+        const json& choice = chunk["choices"][0];
+        if (!choice["finish_reason"].is_null()) finish = choice["finish_reason"];
+        if (!choice["delta"].contains("tool_calls")) continue;
+        for (const json& delta : choice["delta"]["tool_calls"]) {
+          EXPECT_EQ(delta["index"], 0) << delta;
+          if (delta.contains("id")) call = delta;
+          arguments += delta["function"].value("arguments", "");
+        }
+      }
+      call["function"]["arguments"] = arguments;
+    }
+    EXPECT_EQ(finish, "tool_calls");
+    EXPECT_EQ(call["type"], "function");
+    EXPECT_EQ(call["function"]["name"], "add");
+    const json arguments = json::parse(call["function"]["arguments"].get<std::string>());
+    EXPECT_TRUE(arguments["a"].is_number_integer() && arguments["b"].is_number_integer()) << arguments;
+    EXPECT_EQ(arguments.size(), 2u) << arguments;
+  }
+  // "none" and "auto" leave this model's free text as content (it writes no calls of its own).
+  for (const char* choice : {"none", "auto"}) {
+    const HttpReply reply = post(port, "/v1/chat/completions",
+                                 {{"messages", messages}, {"tools", tools}, {"tool_choice", choice}, {"max_tokens", 8}, {"seed", 1}});
+    ASSERT_EQ(reply.status, 200) << reply.body;
+    EXPECT_FALSE(reply.body_json()["choices"][0]["message"].contains("tool_calls")) << reply.body;
+    EXPECT_EQ(reply.body_json()["choices"][0]["finish_reason"], "length");
+  }
+  const auto error_param = [&](const json& extra) {
+    json body = {{"messages", messages}, {"max_tokens", 4}};
+    body.update(extra);
+    const HttpReply reply = post(port, "/v1/chat/completions", body);
+    EXPECT_EQ(reply.status, 400) << reply.body;
+    return reply.status == 400 ? reply.body_json()["error"]["param"] : json();
+  };
+  EXPECT_EQ(error_param({{"tool_choice", "required"}}), "tool_choice");  // no tools
+  EXPECT_EQ(error_param({{"tools", tools}, {"tool_choice", {{"type", "function"}, {"function", {{"name", "sub"}}}}}}), "tool_choice");
+  EXPECT_EQ(error_param({{"tools", tools}, {"tool_choice", "sometimes"}}), "tool_choice");
+  EXPECT_EQ(error_param({{"tools", {{{"type", "function"}}}}}), "tools");
+  EXPECT_EQ(error_param({{"tools", tools}, {"tool_choice", "required"}, {"response_format", {{"type", "json_object"}}}}), "tool_choice");
+  json unsupported = tools;
+  unsupported[0]["function"]["parameters"]["properties"]["a"]["not"] = json::object();
+  EXPECT_EQ(error_param({{"tools", unsupported}, {"tool_choice", "required"}}), "tools");
+  EXPECT_EQ(server.stop(), 0);
+}
+
 // Reads one response with a Content-Length body from a kept-alive connection; "" on a timeout or a close.
 std::string read_one_response(int fd, std::chrono::milliseconds timeout = 30s) {
   std::string data;

@@ -78,3 +78,71 @@ await check("errors are the SDK's typed errors", async () => {
   await expectError(OpenAI.AuthenticationError, () => unauthorized.models.list());
   await expectError(OpenAI.NotFoundError, () => client.get("/nothing/here"));
 });
+
+const weather = {
+  type: "object",
+  properties: { city: { type: "string", maxLength: 24 }, days: { type: "integer", minimum: 1, maximum: 7 } },
+  required: ["city", "days"],
+  additionalProperties: false,
+};
+const tools = [
+  { type: "function", function: { name: "get_weather", description: "Weather for a city", parameters: weather } },
+  { type: "function", function: { name: "get_time", description: "The time in a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } },
+];
+
+function checkWeatherArguments(text) {
+  const args = JSON.parse(text);
+  assert.equal(typeof args.city, "string");
+  assert.ok(Number.isInteger(args.days) && args.days >= 1 && args.days <= 7, text);
+}
+
+await check("beta.chat.completions.parse with a strict JSON schema", async () => {
+  const chat = await client.beta.chat.completions.parse({
+    model: "m", messages, max_tokens: 150, seed: 1,
+    response_format: { type: "json_schema", json_schema: { name: "weather", strict: true, schema: weather } },
+  });
+  const message = chat.choices[0].message;
+  assert.equal(chat.choices[0].finish_reason, "stop");
+  checkWeatherArguments(message.content);
+  assert.equal(message.parsed.city, JSON.parse(message.content).city);
+});
+
+await check("tool_choice required: a tool call, non-streamed", async () => {
+  const chat = await client.chat.completions.create({
+    model: "m", messages, max_tokens: 150, seed: 2, tools, tool_choice: "required", parallel_tool_calls: false,
+  });
+  const choice = chat.choices[0];
+  assert.equal(choice.finish_reason, "tool_calls");
+  assert.equal(choice.message.content, null);
+  assert.equal(choice.message.tool_calls.length, 1);
+  const call = choice.message.tool_calls[0];
+  assert.match(call.id, /^[a-zA-Z0-9]{9}$/);
+  assert.equal(call.type, "function");
+  assert.ok(["get_weather", "get_time"].includes(call.function.name));
+  if (call.function.name === "get_weather") checkWeatherArguments(call.function.arguments);
+});
+
+await check("a named tool_choice, streamed through the SDK's stream helper", async () => {
+  const stream = client.beta.chat.completions.stream({
+    model: "m", messages, max_tokens: 150, seed: 3, tools, parallel_tool_calls: false,
+    tool_choice: { type: "function", function: { name: "get_weather" } },
+  });
+  let deltas = 0;
+  stream.on("chunk", (chunk) => { if (chunk.choices[0]?.delta?.tool_calls) deltas += 1; });
+  const chat = await stream.finalChatCompletion();
+  assert.ok(deltas >= 1);
+  const calls = chat.choices[0].message.tool_calls;
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].function.name, "get_weather");
+  checkWeatherArguments(calls[0].function.arguments);
+  assert.equal(chat.choices[0].finish_reason, "tool_calls");
+});
+
+await check("tool_choice none: the tools are shown, the reply is content", async () => {
+  const chat = await client.chat.completions.create({ model: "m", messages, max_tokens: 8, seed: 4, tools, tool_choice: "none" });
+  assert.equal(chat.choices[0].message.tool_calls, undefined);
+  assert.equal(typeof chat.choices[0].message.content, "string");
+  const unknown = await expectError(OpenAI.BadRequestError, () => client.chat.completions.create({
+    model: "m", messages, tools, tool_choice: { type: "function", function: { name: "nope" } } }));
+  assert.equal(unknown.param, "tool_choice");
+});
