@@ -129,6 +129,9 @@ class TokenConstraint {
   const TokenMask& allowed() const;
   // Advances by a token; throws GrammarError if the grammar does not allow it.
   void accept(TokenId token);
+  // Advances by raw bytes (text that came before the constraint applied); false, and unchanged, where the grammar
+  // does not allow them.
+  bool accept_text(std::string_view bytes);
   void reset();
   const Matcher& matcher() const { return matcher_; }
   const Vocabulary& vocabulary() const { return *vocabulary_; }

@@ -173,6 +173,7 @@ class Sampler {
   // continue it (end-of-generation tokens only where it accepts), and accept() advances it. Set it after the
   // prompt's tokens were accepted: the grammar describes the generated text only.
   void set_grammar(grammar::TokenConstraint constraint);
+  void clear_grammar() { grammar_.reset(); }
   const std::optional<grammar::TokenConstraint>& grammar() const { return grammar_; }
 
   const SamplingParams& params() const { return params_; }

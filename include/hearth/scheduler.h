@@ -53,6 +53,16 @@ struct GenerationRequest {
   // The generated text is kept inside this grammar's language (end of generation only where it accepts); not
   // with ignore_eos (std::invalid_argument), which would leave a finished grammar nothing to choose.
   std::optional<grammar::Grammar> grammar;
+  // A grammar that switches on where the generated text reaches `trigger`, for the text after it, and off again
+  // once nothing more can follow in it; then the trigger is watched for again. Tool calls under tool_choice
+  // "auto": free text stays free, a call the model opens follows the tools' schemas. `at_start`: the trigger counts
+  // only as the first text of the reply (after whitespace). Not with `grammar`.
+  struct TriggeredGrammar {
+    std::string trigger;
+    grammar::Grammar grammar;
+    bool at_start = false;
+  };
+  std::optional<TriggeredGrammar> triggered_grammar;
   // Control tokens' text is part of the generated text (tool-call and reasoning markers that are control tokens,
   // e.g. Llama 3's <|python_tag|>); end-of-generation tokens never are.
   bool show_special_tokens = false;

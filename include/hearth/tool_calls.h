@@ -107,4 +107,14 @@ grammar::Grammar tool_call_grammar(const ReplySyntax& syntax, const nlohmann::or
                                    std::optional<std::string_view> function, bool parallel,
                                    std::string_view opening = {});
 
+// For tool_choice "auto": the text a call (or a section of calls) opens with, and the grammar of what follows it,
+// ending where the call (or section) does; `at_start`: only as the reply's first text. Throws as tool_call_gbnf.
+struct TriggeredToolGrammar {
+  std::string trigger;
+  grammar::Grammar grammar = grammar::Grammar::parse("root ::= \"\"");
+  bool at_start = false;
+};
+TriggeredToolGrammar triggered_tool_call_grammar(const ReplySyntax& syntax, const nlohmann::ordered_json& tools,
+                                                 bool parallel);
+
 }  // namespace hearth::chat

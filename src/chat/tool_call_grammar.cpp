@@ -44,14 +44,18 @@ class CallGrammar {
     if (!syntax.parameter.empty()) parameter_ = parse_pattern(syntax.parameter);
   }
 
-  // The rule for a call of tool number `index`; its helper rules go to rules().
-  std::string call_rule(std::size_t index, const json& function) {
+  // The rule for a call of tool number `index`; its helper rules go to rules(). `after_trigger`: without the
+  // pattern's first literal (or a JSON call's opening brace), which the model has written already.
+  std::string call_rule(std::size_t index, const json& function, bool after_trigger) {
     const std::string name = function.at("name").get<std::string>();
     const auto found = function.find("parameters");
     const json parameters = found != function.end() && found->is_object() ? *found : json{{"type", "object"}};
     const std::string prefix = fmt::format("tool{}-", index);
     std::string body;
-    for (const PatternPiece& piece : call_) {
+    for (std::size_t i = 0; i < call_.size(); ++i) {
+      const PatternPiece& piece = call_[i];
+      const bool written = after_trigger && i == 0;
+      if (written && piece.kind == Kind::literal) continue;
       if (!body.empty()) body += ' ';
       switch (piece.kind) {
         case Kind::literal: body += quote(piece.text); break;
@@ -65,8 +69,9 @@ class CallGrammar {
           break;
         case Kind::call:
           rules_ += schema_rules(parameters, prefix, name);
-          body += fmt::format("\"{{\" call-ws {} call-ws \":\" call-ws {} call-ws \",\" call-ws {} call-ws \":\" call-ws {}root call-ws \"}}\"",
-                              quote(json(piece.text).dump()), quote(json(name).dump()), quote(json(piece.args_key).dump()), prefix);
+          body += fmt::format("{} call-ws {} call-ws \":\" call-ws {} call-ws \",\" call-ws {} call-ws \":\" call-ws {}root call-ws \"}}\"",
+                              written ? "" : "\"{\"", quote(json(piece.text).dump()), quote(json(name).dump()),
+                              quote(json(piece.args_key).dump()), prefix);
           break;
         case Kind::params: body += parameter_rules(parameters, prefix, name); break;
         case Kind::key: case Kind::value: throw std::logic_error("reply pattern: {key}/{value} outside a parameter");
@@ -122,12 +127,13 @@ class CallGrammar {
   std::string rules_;
 };
 
-}  // namespace
-
-std::string tool_call_gbnf(const ReplySyntax& syntax, const json& tools, std::optional<std::string_view> function,
-                           bool parallel, std::string_view opening) {
+// The calls' grammar; `after_trigger`: the text after what triggered_tool_call_grammar() watches for.
+std::string calls_gbnf(const ReplySyntax& syntax, const json& tools, std::optional<std::string_view> function,
+                       bool parallel, std::string_view opening, bool after_trigger) {
   if (!tools.is_array() || tools.empty()) throw std::invalid_argument("tool calls need at least one tool");
   CallGrammar grammar(syntax);
+  // Without a section, a trigger opens one call (each call has its own).
+  const bool one_call_after_trigger = after_trigger && syntax.section_open.empty();
   std::string alternatives;
   for (std::size_t i = 0; i < tools.size(); ++i) {
     const auto found = tools[i].find("function");
@@ -135,19 +141,38 @@ std::string tool_call_gbnf(const ReplySyntax& syntax, const json& tools, std::op
       throw std::invalid_argument(fmt::format("tool {} has no function name", i));
     }
     if (function && (*found)["name"].get<std::string>() != *function) continue;
-    alternatives += (alternatives.empty() ? "" : " | ") + grammar.call_rule(i, *found);
+    alternatives += (alternatives.empty() ? "" : " | ") + grammar.call_rule(i, *found, one_call_after_trigger);
   }
   if (alternatives.empty()) throw std::invalid_argument(fmt::format("no tool is named '{}'", function.value_or("")));
   const std::string separator = syntax.json_list ? "call-ws \",\" call-ws" : "call-ws";
   // A bare-JSON syntax has one call per reply (Llama 3's templates refuse more).
-  std::string calls = parallel && !syntax.call_only_at_start ? fmt::format("call ({} call)*", separator) : "call";
+  const bool many = parallel && !syntax.call_only_at_start && !one_call_after_trigger;
+  std::string calls = many ? fmt::format("call ({} call)*", separator) : "call";
   if (syntax.json_list) calls = fmt::format("\"[\" {} \"]\"", calls);
   std::string root = calls;
-  if (!syntax.section_open.empty()) root = quote(syntax.section_open) + " " + root;
+  if (!syntax.section_open.empty() && !after_trigger) root = quote(syntax.section_open) + " " + root;
   if (!syntax.section_close.empty()) root += " " + quote(syntax.section_close);
   if (!opening.empty()) root = quote(opening) + " call-ws " + root;
   return fmt::format("root ::= {}\ncall ::= {}\n{}call-ws ::= [ \\n]{{0,2}}\ncall-text ::= [^<]*\n", root, alternatives,
                      grammar.rules());
+}
+
+}  // namespace
+
+std::string tool_call_gbnf(const ReplySyntax& syntax, const json& tools, std::optional<std::string_view> function,
+                           bool parallel, std::string_view opening) {
+  return calls_gbnf(syntax, tools, function, parallel, opening, false);
+}
+
+TriggeredToolGrammar triggered_tool_call_grammar(const ReplySyntax& syntax, const json& tools, bool parallel) {
+  TriggeredToolGrammar triggered;
+  const std::vector<PatternPiece> call = parse_pattern(syntax.call);
+  if (!syntax.section_open.empty()) triggered.trigger = syntax.section_open;
+  else if (call.front().kind == Kind::literal) triggered.trigger = call.front().text;
+  else triggered.trigger = "{";  // a bare JSON call
+  triggered.at_start = syntax.call_only_at_start;
+  triggered.grammar = grammar::Grammar::parse(calls_gbnf(syntax, tools, std::nullopt, parallel, {}, true));
+  return triggered;
 }
 
 grammar::Grammar tool_call_grammar(const ReplySyntax& syntax, const json& tools, std::optional<std::string_view> function,

@@ -352,7 +352,7 @@ Scheduler::~Scheduler() {
 }
 
 Scheduler::RequestId Scheduler::submit(GenerationRequest request, std::shared_ptr<GenerationSink> sink) {
-  const bool request_has_grammar = request.grammar.has_value();
+  const bool request_has_grammar = request.grammar.has_value() || request.triggered_grammar.has_value();
   std::unique_ptr<Job> job = runtime::make_job(std::move(request), std::move(sink), *impl_->model,
                                                impl_->options.slot_context, impl_->end_of_generation_tokens,
                                                request_has_grammar ? impl_->grammar_vocabulary() : nullptr);

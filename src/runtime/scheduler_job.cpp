@@ -90,10 +90,16 @@ std::unique_ptr<Job> make_job(GenerationRequest request, std::shared_ptr<Generat
   sampling::Sampler sampler(request.sampling);
   // As llama.cpp (and `hearth run`) do: the prompt counts for the repetition penalties.
   for (const int32_t token : request.prompt) sampler.accept(token);
-  if (request.grammar) {
+  if (request.grammar || request.triggered_grammar) {
     if (request.ignore_eos) throw std::invalid_argument("ignore_eos cannot be combined with a grammar");
-    sampler.set_grammar(grammar::TokenConstraint(*request.grammar, std::move(vocabulary)));
+    if (request.grammar && request.triggered_grammar) {
+      throw std::invalid_argument("a grammar and a triggered grammar cannot be combined");
+    }
+    if (request.triggered_grammar && request.triggered_grammar->trigger.empty()) {
+      throw std::invalid_argument("a triggered grammar needs a trigger");
+    }
   }
+  if (request.grammar) sampler.set_grammar(grammar::TokenConstraint(*request.grammar, vocabulary));
   const bool show_special = request.show_special_tokens;
   sampling::GenerationStop stop([tok](int32_t id) { return tok.is_eog(id); }, request.stop,
                                 static_cast<size_t>(request.max_tokens));
@@ -102,16 +108,62 @@ std::unique_ptr<Job> make_job(GenerationRequest request, std::shared_ptr<Generat
                                        .submitted = Clock::now(),
                                        .sampler = std::move(sampler),
                                        .stop = std::move(stop),
-                                       .detokenizer = tokenizer::StreamingDetokenizer(tok, show_special, false)});
+                                       .detokenizer = tokenizer::StreamingDetokenizer(tok, show_special, false),
+                                       .vocabulary = std::move(vocabulary)});
   job->result.prompt_tokens = static_cast<int32_t>(job->request.prompt.size());
   return job;
 }
+
+namespace {
+
+// Switches the request's triggered grammar on where the bytes generated so far reach its trigger (the bytes after
+// the trigger, in the same token, are the grammar's first), and off where its text is whole.
+void follow_trigger(Job& job, int32_t token) {
+  const GenerationRequest::TriggeredGrammar& triggered = *job.request.triggered_grammar;
+  if (job.triggered) {
+    if (job.sampler.grammar()->matcher().must_end()) {
+      job.sampler.clear_grammar();
+      job.triggered = false;
+    }
+    return;
+  }
+  if (!job.trigger_armed || job.vocabulary->is_end_of_generation(token)) return;
+  job.watched += job.vocabulary->piece(token);
+  if (triggered.at_start) {
+    const std::size_t first = job.watched.find_first_not_of(" \n\t\r");
+    if (first == std::string::npos) return;
+    if (job.watched.size() - first < triggered.trigger.size() &&
+        std::string_view(triggered.trigger).starts_with(std::string_view(job.watched).substr(first))) {
+      return;  // it may still become the trigger
+    }
+    job.trigger_armed = job.watched.compare(first, triggered.trigger.size(), triggered.trigger) == 0;
+    if (!job.trigger_armed) return;
+    job.watched.erase(0, first);
+    job.trigger_armed = false;  // once, at the start
+  }
+  const std::size_t at = job.watched.find(triggered.trigger);
+  if (at == std::string::npos) {
+    // Keep what may be the trigger's beginning.
+    if (job.watched.size() >= triggered.trigger.size()) job.watched.erase(0, job.watched.size() - triggered.trigger.size() + 1);
+    return;
+  }
+  grammar::TokenConstraint constraint(triggered.grammar, job.vocabulary);
+  const std::string_view after = std::string_view(job.watched).substr(at + triggered.trigger.size());
+  job.watched.clear();
+  // Text the grammar cannot continue is no call: it stays free (and the parser will read it as content).
+  if (!constraint.accept_text(after)) return;
+  job.sampler.set_grammar(std::move(constraint));
+  job.triggered = true;
+}
+
+}  // namespace
 
 NextToken next_token(Job& job, std::span<const float> logits, const tokenizer::Tokenizer& tokenizer) {
   NextToken next;
   GenerationEvent& event = next.event;
   event.token = job.sampler.sample(logits);
   job.sampler.accept(event.token);
+  if (job.request.triggered_grammar) follow_trigger(job, event.token);
   job.last_token = event.token;
   ++job.result.generated_tokens;
   if (job.request.logprobs) {

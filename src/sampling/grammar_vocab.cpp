@@ -129,4 +129,10 @@ void TokenConstraint::reset() {
   current_.reset();
 }
 
+bool TokenConstraint::accept_text(std::string_view bytes) {
+  if (!matcher_.accept(bytes)) return false;
+  current_.reset();
+  return true;
+}
+
 }  // namespace hearth::grammar

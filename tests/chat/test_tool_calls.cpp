@@ -313,6 +313,24 @@ TEST(ToolCalls, EverySyntaxsGrammarWritesCallsThatParse) {
       }
     }
   }
+  // The triggered grammar: the trigger and then what it generates is a whole call (or section of calls).
+  for (const ReplySyntax& syntax : reply_syntaxes()) {
+    const TriggeredToolGrammar triggered = triggered_tool_call_grammar(syntax, kTools, true);
+    EXPECT_EQ(triggered.at_start, syntax.call_only_at_start) << syntax.name;
+    for (int i = 0; i < 8; ++i) {
+      const std::optional<std::string> sentence = test::random_sentence(triggered.grammar, random, 4000);
+      if (!sentence) continue;
+      const std::string text = "Sure. " + std::string(syntax.call_only_at_start ? "" : "Calling.\n") + triggered.trigger + *sentence;
+      const Reply reply = parse_reply(syntax, syntax.call_only_at_start ? triggered.trigger + *sentence : text, kTools);
+      ASSERT_FALSE(reply.calls.empty()) << syntax.name << ": " << text;
+      if (syntax.section_open.empty()) EXPECT_EQ(reply.calls.size(), 1u) << syntax.name << ": " << text;
+      if (!syntax.call_only_at_start) EXPECT_EQ(reply.content, "Sure. Calling.") << syntax.name << ": " << text;
+      // The grammar's language ends with the call: nothing may follow, so the constraint lets go there.
+      grammar::Matcher matcher(triggered.grammar);
+      ASSERT_TRUE(matcher.accept(*sentence));
+      EXPECT_TRUE(matcher.must_end()) << syntax.name << ": " << *sentence;
+    }
+  }
   EXPECT_THROW(tool_call_gbnf(reply_syntaxes().front(), kTools, "no_such_tool", false), std::invalid_argument);
   EXPECT_THROW(tool_call_gbnf(reply_syntaxes().front(), json::array(), std::nullopt, false), std::invalid_argument);
 }

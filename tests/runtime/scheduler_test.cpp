@@ -463,6 +463,43 @@ TEST(Scheduler, AGrammarShapesOnlyItsOwnRequest) {
   EXPECT_THROW(scheduler.submit(both, std::make_shared<RecordingSink>()), std::invalid_argument);
 }
 
+// A triggered grammar is off until the text reaches its trigger, holds the text after it, and lets go where its
+// language is whole; then the text is free again.
+TEST(Scheduler, ATriggeredGrammarHoldsOnlyTheTextAfterItsTrigger) {
+  Scheduler scheduler(demo_model(), small_options(1));
+  // Greedy, the demo model continues "The Python interpreter" with " now supports ...".
+  GenerationRequest plain = request("The Python interpreter", 24);
+  const auto free = std::make_shared<RecordingSink>();
+  scheduler.submit(plain, free);
+  const std::string free_text = free->text() + free->wait().text;
+  ASSERT_TRUE(free_text.starts_with(" now")) << free_text;
+
+  GenerationRequest held = plain;
+  held.triggered_grammar = GenerationRequest::TriggeredGrammar{" now", grammar::Grammar::parse(R"(root ::= " ALPHA BETA")")};
+  const auto sink = std::make_shared<RecordingSink>();
+  scheduler.submit(held, sink);
+  const GenerationResult result = sink->wait();
+  const std::string text = sink->text() + result.text;
+  EXPECT_TRUE(text.starts_with(" now ALPHA BETA")) << text;
+  // Free after it: the generation runs on to max_tokens instead of ending where the grammar's language does.
+  EXPECT_EQ(result.reason, FinishReason::length) << text;
+  EXPECT_GT(text.size(), std::string(" now ALPHA BETA").size() + 4) << text;
+
+  // A trigger the reply never writes changes nothing; at_start watches only the reply's first text.
+  for (const bool at_start : {false, true}) {
+    GenerationRequest untouched = plain;
+    untouched.triggered_grammar = GenerationRequest::TriggeredGrammar{at_start ? " supports" : " zebra-xyzzy",
+                                                                      grammar::Grammar::parse(R"(root ::= "!")"), at_start};
+    const auto same = std::make_shared<RecordingSink>();
+    scheduler.submit(untouched, same);
+    EXPECT_EQ(same->text() + same->wait().text, free_text) << at_start;
+  }
+  GenerationRequest both = plain;
+  both.grammar = grammar::Grammar::parse(R"(root ::= "x")");
+  both.triggered_grammar = held.triggered_grammar;
+  EXPECT_THROW(scheduler.submit(both, std::make_shared<RecordingSink>()), std::invalid_argument);
+}
+
 // log-softmax of one logit, computed here in long double as a reference.
 float reference_logprob(const std::vector<float>& logits, int32_t token) {
   const float max = *std::max_element(logits.begin(), logits.end());
