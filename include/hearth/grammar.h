@@ -112,6 +112,20 @@ class Vocabulary {
   std::vector<Node> trie_;
 };
 
+struct MaskWalk;  // src/sampling/grammar_vocab.cpp
+
+// The buffers the mask walks reuse from token to token. They hold no state: a copy starts without any.
+class MaskWalkBuffers {
+ public:
+  MaskWalkBuffers();
+  ~MaskWalkBuffers();
+  MaskWalkBuffers(const MaskWalkBuffers&);
+  MaskWalkBuffers& operator=(const MaskWalkBuffers&);
+  MaskWalkBuffers(MaskWalkBuffers&&) noexcept;
+  MaskWalkBuffers& operator=(MaskWalkBuffers&&) noexcept;
+  std::unique_ptr<MaskWalk> walk;
+};
+
 // One bit per token, bit (id % 64) of word (id / 64).
 using TokenMask = std::vector<std::uint64_t>;
 inline bool mask_allows(const TokenMask& mask, TokenId id) {
@@ -132,12 +146,15 @@ class TokenConstraint {
   void reset();
   const Matcher& matcher() const { return matcher_; }
   const Vocabulary& vocabulary() const { return *vocabulary_; }
-  // Masks computed by a trie walk so far (each distinct state once, until the bounded cache is cleared).
+  // Masks computed so far (each distinct state once, until the bounded cache is cleared).
   std::size_t cached_states() const { return walks_; }
+  // The mask allowed() gives, computed the plain way, uncached: one walk of the whole trie stepping the Matcher.
+  // Slow; the reference tests hold allowed() to.
+  TokenMask reference_allowed() const;
 
  private:
   TokenMask compute_mask() const;
-  void walk(std::uint32_t node, const MatchState& state, TokenMask& mask) const;
+  void reference_walk(std::uint32_t node, const MatchState& state, TokenMask& mask) const;
 
   Matcher matcher_;
   std::shared_ptr<const Vocabulary> vocabulary_;
@@ -145,6 +162,7 @@ class TokenConstraint {
   mutable std::unordered_map<std::string, std::shared_ptr<const TokenMask>> cache_;
   mutable std::shared_ptr<const TokenMask> current_;
   mutable std::size_t walks_ = 0;
+  mutable MaskWalkBuffers buffers_;
 };
 
 }  // namespace hearth::grammar

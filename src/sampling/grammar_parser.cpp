@@ -466,8 +466,34 @@ class Parser {
 
 }  // namespace
 
+void index_starting_bytes(CompiledRules& rules) {
+  // The code points a lead byte can begin, the shortest forms first: as Matcher::step bounds a character begun.
+  constexpr char32_t kSmallest[] = {0, 0x80, 0x800, 0x10000};
+  rules.starting_bytes.assign(rules.elements.size(), {});
+  for (std::size_t position = 0; position < rules.elements.size(); ++position) {
+    const Element& element = rules.elements[position];
+    if (element.kind != Element::Kind::characters) continue;
+    for (unsigned byte = 0; byte < 256; ++byte) {
+      const unsigned length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xE ? 3 : (byte >> 3) == 0x1E ? 4 : 0;
+      if (length == 0) continue;
+      if (length == 1) {
+        rules.starting_bytes[position][byte] = element.matches(byte);
+        continue;
+      }
+      const char32_t value = byte & (0x7F >> length);
+      if ((length == 2 && value < 2) || (length == 4 && value > 4)) continue;  // overlong, or above U+10FFFF
+      const unsigned shift = 6 * (length - 1);
+      const char32_t first = std::max<char32_t>(value << shift, kSmallest[length - 1]);
+      const char32_t last = (value << shift) | ((char32_t{1} << shift) - 1);
+      rules.starting_bytes[position][byte] = element.matches_any(first, last);
+    }
+  }
+}
+
 Grammar Grammar::parse(std::string_view text) {
-  return Grammar(std::make_shared<const CompiledRules>(Parser(text).parse()));
+  CompiledRules rules = Parser(text).parse();
+  index_starting_bytes(rules);
+  return Grammar(std::make_shared<const CompiledRules>(std::move(rules)));
 }
 
 }  // namespace hearth::grammar

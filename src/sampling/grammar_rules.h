@@ -1,6 +1,7 @@
 // The compiled form of a grammar, shared by the parser that builds it and the matcher that runs it.
 #pragma once
 
+#include <bitset>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -56,6 +57,13 @@ struct CompiledRules {
   std::vector<std::vector<std::uint32_t>> alternatives;  // per rule: the position where each alternative starts
   std::vector<std::string> names;                        // per rule (repetitions and groups get generated names)
   std::uint32_t root = 0;
+  // Per position of a characters element, the bytes that can begin a character it matches: an ASCII byte when
+  // the element matches that character, a lead byte when it matches some character that byte begins (as
+  // Matcher::step decides it for a lone lead byte). The mask walks test a byte with one lookup.
+  std::vector<std::bitset<256>> starting_bytes;
 };
+
+// Fills `rules.starting_bytes` from the elements.
+void index_starting_bytes(CompiledRules& rules);
 
 }  // namespace hearth::grammar

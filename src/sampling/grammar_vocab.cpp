@@ -7,6 +7,8 @@
 
 #include "hearth/grammar.h"
 #include "hearth/tokenizer.h"
+#include "sampling/grammar_rules.h"
+#include "sampling/grammar_stacks.h"
 
 namespace hearth::grammar {
 namespace {
@@ -28,6 +30,36 @@ std::string serialize(const MatchState& state) {
 
 void allow(TokenMask& mask, TokenId id) {
   mask[static_cast<std::size_t>(id) / 64] |= std::uint64_t{1} << (static_cast<std::size_t>(id) % 64);
+}
+
+}  // namespace
+
+struct MaskWalk {
+  explicit MaskWalk(const CompiledRules& rules) : stepper(rules) {}
+  StackStepper stepper;
+  std::vector<FlatStacks> levels;  // levels[d]: the stacks after the first d bytes of the trie path being walked
+};
+
+MaskWalkBuffers::MaskWalkBuffers() = default;
+MaskWalkBuffers::~MaskWalkBuffers() = default;
+MaskWalkBuffers::MaskWalkBuffers(const MaskWalkBuffers&) {}
+MaskWalkBuffers& MaskWalkBuffers::operator=(const MaskWalkBuffers&) {
+  walk.reset();
+  return *this;
+}
+MaskWalkBuffers::MaskWalkBuffers(MaskWalkBuffers&&) noexcept = default;
+MaskWalkBuffers& MaskWalkBuffers::operator=(MaskWalkBuffers&&) noexcept = default;
+
+namespace {
+
+// Allows every token under trie node `node` that the stacks at walk.levels[depth] let follow.
+void walk_trie(const Vocabulary& vocabulary, MaskWalk& walk, std::uint32_t node, std::size_t depth, TokenMask& mask) {
+  if (walk.levels.size() < depth + 2) walk.levels.resize(depth + 2);
+  for (const auto& [byte, child] : vocabulary.trie()[node].children) {
+    if (!walk.stepper.step(walk.levels[depth], byte, walk.levels[depth + 1])) continue;
+    for (const TokenId id : vocabulary.trie()[child].tokens) allow(mask, id);
+    if (!vocabulary.trie()[child].children.empty()) walk_trie(vocabulary, walk, child, depth + 1, mask);
+  }
 }
 
 }  // namespace
@@ -77,19 +109,34 @@ std::shared_ptr<const Vocabulary> Vocabulary::from_tokenizer(const tokenizer::To
 TokenConstraint::TokenConstraint(Grammar grammar, std::shared_ptr<const Vocabulary> vocabulary)
     : matcher_(std::move(grammar)), vocabulary_(std::move(vocabulary)) {}
 
-void TokenConstraint::walk(std::uint32_t node, const MatchState& state, TokenMask& mask) const {
+void TokenConstraint::reference_walk(std::uint32_t node, const MatchState& state, TokenMask& mask) const {
   MatchState next;
   for (const auto& [byte, child] : vocabulary_->trie()[node].children) {
     if (!matcher_.step(state, byte, next)) continue;
     for (const TokenId id : vocabulary_->trie()[child].tokens) allow(mask, id);
-    if (!vocabulary_->trie()[child].children.empty()) walk(child, next, mask);
+    if (!vocabulary_->trie()[child].children.empty()) reference_walk(child, next, mask);
   }
+}
+
+TokenMask TokenConstraint::reference_allowed() const {
+  TokenMask mask((vocabulary_->size() + 63) / 64, 0);
+  if (!matcher_.must_end()) reference_walk(0, matcher_.state(), mask);
+  if (matcher_.can_end()) {
+    for (const TokenId id : vocabulary_->end_of_generation_tokens()) allow(mask, id);
+  }
+  return mask;
 }
 
 TokenMask TokenConstraint::compute_mask() const {
   TokenMask mask((vocabulary_->size() + 63) / 64, 0);
   // Where nothing may follow, only ending is allowed; the walk would find no token anyway.
-  if (!matcher_.must_end()) walk(0, matcher_.state(), mask);
+  if (!matcher_.must_end()) {
+    if (!buffers_.walk) buffers_.walk = std::make_unique<MaskWalk>(matcher_.grammar().rules());
+    MaskWalk& walk = *buffers_.walk;
+    if (walk.levels.empty()) walk.levels.resize(1);
+    walk.levels[0].assign(matcher_.state());
+    walk_trie(*vocabulary_, walk, 0, 0, mask);
+  }
   if (matcher_.can_end()) {
     for (const TokenId id : vocabulary_->end_of_generation_tokens()) allow(mask, id);
   }
