@@ -12,7 +12,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -37,7 +39,9 @@ class GrammarError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-struct CompiledRules;  // src/sampling/grammar_rules.h
+struct CompiledRules;   // src/sampling/grammar_rules.h
+struct CodePointRange;  // src/sampling/grammar_rules.h
+struct CharacterClassTokens;  // src/sampling/grammar_vocab.cpp
 
 // A compiled grammar; immutable and cheap to copy (copies share the rules).
 class Grammar {
@@ -104,12 +108,18 @@ class Vocabulary {
   };
   const std::vector<Node>& trie() const { return trie_; }  // trie()[0] is the root (the empty prefix)
   const std::vector<TokenId>& end_of_generation_tokens() const { return end_tokens_; }
+  // The tokens sorted by how they begin with characters of a set (`code_points`: sorted, disjoint ranges), for
+  // masks inside loops over that set; built on first use and kept (a bounded number of sets), shared by every
+  // constraint over this vocabulary. Thread-safe.
+  std::shared_ptr<const CharacterClassTokens> class_tokens(const std::vector<CodePointRange>& code_points) const;
 
  private:
   std::vector<std::string> pieces_;
   std::vector<bool> end_of_generation_;
   std::vector<TokenId> end_tokens_;
   std::vector<Node> trie_;
+  mutable std::mutex class_tokens_mutex_;
+  mutable std::map<std::u32string, std::shared_ptr<const CharacterClassTokens>> class_tokens_;
 };
 
 struct MaskWalk;  // src/sampling/grammar_vocab.cpp

@@ -63,6 +63,31 @@ void StackStepper::deduplicate(FlatStacks& stacks) {
   std::swap(stacks, unique_);
 }
 
+void StackStepper::advance(std::span<const std::uint32_t> stack, FlatStacks& out) {
+  const std::uint32_t top = stack.back();
+  work_.assign(stack.begin(), stack.end() - 1);
+  if (rules_.elements[top + 1].kind != Element::Kind::end_of_alternative) work_.push_back(top + 1);
+  expand(out);
+}
+
+void StackStepper::canonicalize(FlatStacks& stacks) {
+  order_.resize(stacks.size());
+  for (std::uint32_t i = 0; i < order_.size(); ++i) order_[i] = i;
+  std::sort(order_.begin(), order_.end(), [&](std::uint32_t a, std::uint32_t b) {
+    const auto x = stacks.stack(a), y = stacks.stack(b);
+    return std::lexicographical_compare(x.begin(), x.end(), y.begin(), y.end());
+  });
+  unique_.clear();
+  for (std::size_t i = 0; i < order_.size(); ++i) {
+    const auto stack = stacks.stack(order_[i]);
+    if (i > 0 && std::ranges::equal(stack, stacks.stack(order_[i - 1]))) continue;
+    unique_.add(stack);
+  }
+  unique_.partial_code_point = stacks.partial_code_point;
+  unique_.continuation_bytes_left = stacks.continuation_bytes_left;
+  std::swap(stacks, unique_);
+}
+
 bool StackStepper::step(const FlatStacks& state, std::uint8_t byte, FlatStacks& next) {
   next.clear();
   std::uint32_t value = 0;
@@ -101,10 +126,7 @@ bool StackStepper::step(const FlatStacks& state, std::uint8_t byte, FlatStacks& 
     const auto stack = state.stack(i);
     if (stack.empty()) continue;
     const std::uint32_t top = stack.back();
-    if (!(starts ? rules_.starting_bytes[top][byte] : rules_.elements[top].matches(value))) continue;
-    work_.assign(stack.begin(), stack.end() - 1);
-    if (rules_.elements[top + 1].kind != Element::Kind::end_of_alternative) work_.push_back(top + 1);
-    expand(next);
+    if (starts ? rules_.starting_bytes[top][byte] : rules_.elements[top].matches(value)) advance(stack, next);
   }
   deduplicate(next);
   return next.size() > 0;

@@ -44,6 +44,11 @@ class StackStepper {
   // Matcher::step: false (and `next` unspecified) when the byte leaves the language. Stacks are deduplicated,
   // not sorted. Throws GrammarError past kMaxStacks or kMaxStackDepth, as the Matcher does.
   bool step(const FlatStacks& state, std::uint8_t byte, FlatStacks& next);
+  // Adds to `out` what `stack` becomes once its top has matched a whole character (the same for every
+  // character it matches).
+  void advance(std::span<const std::uint32_t> stack, FlatStacks& out);
+  // Sorts and deduplicates, so that equal sets have equal buffers.
+  void canonicalize(FlatStacks& stacks);
 
  private:
   // Adds work_, expanded until its top is a character set (or it is empty), to `out`; leaves work_ as it was.
