@@ -5,8 +5,14 @@
 // included as a real generation sees them ("all"), and separately the masks computed afresh ("first visit"); it
 // also times what constraining adds to the sampler's draw (applying the mask, advancing the matcher) against an
 // unconstrained sampler on the same logits. Compile time is the schema's conversion to GBNF and its parse.
+// With --peer MODEL.gguf (a model with the same vocabulary, e.g. `hearth synth --shape tiny-llama3 --vocab
+// ggml-vocab-llama-bpe.gguf`), the peer's grammar sampler runs on json.gbnf and the orders schema too
+// (tools/peer/grammar_bench.mjs: its generations with the grammar against generations without), and its cost per
+// token is printed beside Hearth's.
 //
-//   bench_grammar [--tokens N] [--generations N]
+//   bench_grammar [--tokens N] [--generations N] [--peer MODEL.gguf]
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -92,7 +98,24 @@ constexpr const char* kTreeSchema = R"({
 struct Workload {
   std::string name;
   std::function<Grammar()> compile;
+  std::string peer_arguments;  // how tools/peer/grammar_bench.mjs is given the same grammar; empty: not compared
 };
+
+// The peer's cost per token of generating under a grammar, in microseconds, from tools/peer/grammar_bench.mjs.
+double peer_overhead_micros(const std::string& model, const std::string& grammar_arguments, std::size_t tokens) {
+  const std::string command = fmt::format("node {}/tools/peer/grammar_bench.mjs -m '{}' {} -n {} -r 3 -t 2", HEARTH_SOURCE_DIR,
+                                          model, grammar_arguments, tokens);
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("cannot run " + command);
+  std::string output;
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
+  const int status = ::pclose(pipe);
+  const std::string key = "\"overhead_ms_per_token\":";
+  const std::size_t at = output.find(key);
+  if (status != 0 || at == std::string::npos) throw std::runtime_error(fmt::format("{} failed: {}", command, output));
+  return std::stod(output.substr(at + key.size())) * 1000;
+}
 
 struct Summary {
   std::vector<double> masks;        // every token's allowed(), microseconds
@@ -122,10 +145,12 @@ double mean(const std::vector<double>& values) {
 int main(int argc, char** argv) {
   std::size_t tokens = 300;
   std::size_t generations = 5;
+  std::string peer_model;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--tokens") tokens = std::stoul(argv[i + 1]);
     else if (flag == "--generations") generations = std::stoul(argv[i + 1]);
+    else if (flag == "--peer") peer_model = argv[i + 1];
   }
   const char* env = std::getenv("HEARTH_SHARED");
   const std::filesystem::path shared = env != nullptr && *env != '\0' ? env : HEARTH_SHARED_DIR;
@@ -136,12 +161,17 @@ int main(int argc, char** argv) {
   std::printf("%s", fmt::format("vocabulary: {} tokens, trie of {} nodes built in {:.1f} ms\n", vocabulary->size(),
                                 vocabulary->trie().size(), micros_since(build_start) / 1000).c_str());
 
-  const std::string json_gbnf = read_file(std::filesystem::path(HEARTH_SOURCE_DIR) /
-                                          "tools/peer/node_modules/node-llama-cpp/llama/grammars/json.gbnf");
+  const std::filesystem::path json_gbnf_path =
+      std::filesystem::path(HEARTH_SOURCE_DIR) / "tools/peer/node_modules/node-llama-cpp/llama/grammars/json.gbnf";
+  const std::string json_gbnf = read_file(json_gbnf_path);
+  const std::filesystem::path orders_path = std::filesystem::temp_directory_path() /
+                                            fmt::format("bench_grammar_orders_{}.json", ::getpid());
+  std::ofstream(orders_path) << kOrdersSchema;
   const std::vector<Workload> workloads = {
-      {"json.gbnf", [&] { return Grammar::parse(json_gbnf); }},
+      {"json.gbnf", [&] { return Grammar::parse(json_gbnf); }, "--gbnf '" + json_gbnf_path.string() + "'"},
       {"json_object", [] { return hearth::grammar::json_object_grammar(); }},
-      {"schema orders (nested objects, arrays)", [] { return hearth::grammar::json_schema_grammar(kOrdersSchema); }},
+      {"schema orders (nested objects, arrays)", [] { return hearth::grammar::json_schema_grammar(kOrdersSchema); },
+       "--schema '" + orders_path.string() + "'"},
       {"schema orders, compact", [] {
          return hearth::grammar::json_schema_grammar(kOrdersSchema, {.whitespace = hearth::grammar::JsonWhitespace::compact});
        }},
@@ -208,10 +238,17 @@ int main(int argc, char** argv) {
     report("first visit", summary.first_visits);
     std::printf("%s", fmt::format("  constrained draw and accept add {:.1f} us per token to the sampler's draw\n",
                                   mean(summary.overheads)).c_str());
+    if (!peer_model.empty() && !workload.peer_arguments.empty()) {
+      std::printf("%s", fmt::format("  side by side, per token: Hearth {:.1f} us (mask + constrained draw), llama.cpp {:.1f} us "
+                                    "(generating with the grammar minus without, 2 threads)\n",
+                                    mean(summary.masks) + mean(summary.overheads),
+                                    peer_overhead_micros(peer_model, workload.peer_arguments, tokens)).c_str());
+    }
     for (std::vector<double> Summary::*part : {&Summary::masks, &Summary::first_visits, &Summary::overheads}) {
       (everything.*part).insert((everything.*part).end(), (summary.*part).begin(), (summary.*part).end());
     }
   }
+  std::filesystem::remove(orders_path);
   std::printf("all grammars:\n");
   report("mask, all", everything.masks);
   report("first visit", everything.first_visits);
