@@ -1,8 +1,10 @@
 // Grammar-constrained sampling: llama.cpp's GBNF syntax (so existing .gbnf files work), compiled once into rules
 // of alternative element sequences, recognized by a pushdown matcher whose state is a deduplicated set of parse
 // stacks, and applied to a whole vocabulary at once through a byte trie of the token pieces, so that a walk over
-// the trie visits each shared prefix once. Masks are cached per matcher state, since generations revisit states
-// (inside a string, between list items) again and again.
+// the trie visits each shared prefix once. Inside a loop over a large character set (a string's characters),
+// where that walk would visit nearly every token, per-vocabulary tables of the tokens by their leading run of the
+// set's characters decide most tokens at once, and only the rest of each token is walked. Masks are cached per
+// matcher state, since generations revisit states (inside a string, between list items) again and again.
 //
 // Hostile grammars are errors (GrammarError, with line:column for syntax), never unbounded work: undefined rules,
 // left recursion, more than kMaxExpandedElements elements after repetitions are expanded, nesting deeper than

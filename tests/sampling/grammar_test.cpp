@@ -404,6 +404,36 @@ TEST_F(GrammarSampling, FastMaskEqualsTheReferenceOnRandomStates) {
   EXPECT_GT(states, 150u);
 }
 
+// States inside loops over large character sets, where allowed() takes its tables: a string of json.gbnf, a
+// bounded string (the chain of states runs out), a loop of period two, and a character begun (no table).
+TEST_F(GrammarSampling, FastMaskEqualsTheReferenceInsideCharacterLoops) {
+  const std::vector<std::pair<Grammar, std::string>> cases = {
+      {Grammar::parse(read_grammar("json.gbnf")), "{\"a\": \"xy"},
+      {Grammar::parse(read_grammar("json.gbnf")), "{\"a\": [\"x\", \""},
+      {json_schema_grammar(R"({"type": "object", "properties": {"name": {"type": "string", "maxLength": 3}}})"), "{\"name\": \"a"},
+      {Grammar::parse("root ::= ([^.] [^.])* \".\""), "ab"},
+      {Grammar::parse("root ::= ([^.] [^.])* \".\""), "abc"},
+      {Grammar::parse(read_grammar("json.gbnf")), "{\"a\": \"\xE4"},
+  };
+  for (const auto& [grammar, prefix] : cases) {
+    SCOPED_TRACE(prefix);
+    TokenConstraint constraint(grammar, vocabulary_);
+    // The text up to a lone lead byte by the tokenizer, the byte by the token that is only it.
+    const std::size_t lead = prefix.find('\xE4');
+    for (const TokenId token : tokenizer_->tokenize(prefix.substr(0, lead), false, false)) constraint.accept(token);
+    if (lead != std::string::npos) {
+      TokenId lone = -1;
+      for (std::size_t id = 0; id < vocabulary_->size() && lone < 0; ++id) {
+        if (vocabulary_->piece(static_cast<TokenId>(id)) == "\xE4") lone = static_cast<TokenId>(id);
+      }
+      ASSERT_GE(lone, 0);
+      constraint.accept(lone);
+      EXPECT_NE(constraint.matcher().state().continuation_bytes_left, 0);
+    }
+    EXPECT_EQ(constraint.allowed(), constraint.reference_allowed());
+  }
+}
+
 TEST_F(GrammarSampling, EndOfGenerationOnlyWhereAccepted) {
   TokenConstraint constraint(Grammar::parse("root ::= \"ab\" \"c\"?"), vocabulary_);
   const TokenId eos = tokenizer_->eos();
