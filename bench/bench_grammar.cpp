@@ -1,14 +1,24 @@
-// Per-token cost of grammar-constrained sampling: the time TokenConstraint::allowed() takes for each token of a
-// sampled JSON generation (json.gbnf, the 128k-token llama-bpe vocabulary, seeded random logits that favour
-// closing brackets so objects end). Cache hits (states seen before) count as they would in a real generation;
-// "first visit" counts only the states computed by a trie walk.
+// Per-token cost of grammar-constrained sampling on the 128k-token llama-bpe vocabulary, for several JSON grammars:
+// json.gbnf, the `json_object` grammar and JSON schemas with nested objects and arrays. Each generation is a fresh
+// TokenConstraint (as a request gets one) under a real Sampler (temperature 1, seeded) over random logits that
+// favour closing quotes and brackets so that values end. Per token it times TokenConstraint::allowed(), cache hits
+// included as a real generation sees them ("all"), and separately the masks computed afresh ("first visit"); it
+// also times what constraining adds to the sampler's draw (applying the mask, advancing the matcher) against an
+// unconstrained sampler on the same logits. Compile time is the schema's conversion to GBNF and its parse.
+// With --peer MODEL.gguf (a model with the same vocabulary, e.g. `hearth synth --shape tiny-llama3 --vocab
+// ggml-vocab-llama-bpe.gguf`), the peer's grammar sampler runs on json.gbnf and the orders schema too
+// (tools/peer/grammar_bench.mjs: its generations with the grammar against generations without), and its cost per
+// token is printed beside Hearth's.
 //
-//   bench_grammar [--tokens N] [--generations N]
+//   bench_grammar [--tokens N] [--generations N] [--peer MODEL.gguf]
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -18,12 +28,19 @@
 
 #include "hearth/gguf.h"
 #include "hearth/grammar.h"
+#include "hearth/json_schema.h"
 #include "hearth/sampling.h"
 #include "hearth/tokenizer.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using hearth::grammar::Grammar;
+using hearth::grammar::TokenId;
+
+double micros_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+}
 
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path);
@@ -33,26 +50,107 @@ std::string read_file(const std::filesystem::path& path) {
   return text.str();
 }
 
+// A nested object with arrays of objects holding arrays, integer ranges, an enum, a pattern and a length bound.
+constexpr const char* kOrdersSchema = R"({
+  "type": "object",
+  "properties": {
+    "customer": {"type": "object", "properties": {
+      "name": {"type": "string", "maxLength": 40},
+      "age": {"type": "integer", "minimum": 0, "maximum": 150},
+      "address": {"type": "object", "properties": {
+        "street": {"type": "string"}, "city": {"type": "string"}, "zip": {"type": "string", "pattern": "^[0-9]{5}$"}},
+        "required": ["street", "city"]}},
+      "required": ["name", "address"]},
+    "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 6},
+    "orders": {"type": "array", "maxItems": 4, "items": {"type": "object", "properties": {
+      "id": {"type": "integer"},
+      "status": {"enum": ["pending", "shipped", "delivered"]},
+      "lines": {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
+        "sku": {"type": "string"}, "quantity": {"type": "integer", "minimum": 1}, "price": {"type": "number"}},
+        "required": ["sku", "quantity"]}}},
+      "required": ["id", "lines"]}}
+  },
+  "required": ["customer", "orders"]
+})";
+
+// A function call as a tool-calling model emits it.
+constexpr const char* kToolCallSchema = R"({
+  "type": "object",
+  "properties": {
+    "name": {"const": "get_weather"},
+    "arguments": {"type": "object", "properties": {
+      "location": {"type": "string"}, "unit": {"enum": ["celsius", "fahrenheit"]},
+      "days": {"type": "integer", "minimum": 1, "maximum": 14}, "hourly": {"type": "boolean"}},
+      "required": ["location"]}
+  },
+  "required": ["name", "arguments"]
+})";
+
+// Recursion through $ref: a tree whose nodes hold arrays of nodes.
+constexpr const char* kTreeSchema = R"({
+  "$defs": {"node": {"type": "object", "properties": {
+    "label": {"type": "string"}, "weight": {"type": "number"},
+    "children": {"type": "array", "maxItems": 3, "items": {"$ref": "#/$defs/node"}}},
+    "required": ["label", "children"]}},
+  "$ref": "#/$defs/node"
+})";
+
+struct Workload {
+  std::string name;
+  std::function<Grammar()> compile;
+  std::string peer_arguments;  // how tools/peer/grammar_bench.mjs is given the same grammar; empty: not compared
+};
+
+// The peer's cost per token of generating under a grammar, in microseconds, from tools/peer/grammar_bench.mjs.
+double peer_overhead_micros(const std::string& model, const std::string& grammar_arguments, std::size_t tokens) {
+  const std::string command = fmt::format("node {}/tools/peer/grammar_bench.mjs -m '{}' {} -n {} -r 3 -t 2", HEARTH_SOURCE_DIR,
+                                          model, grammar_arguments, tokens);
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("cannot run " + command);
+  std::string output;
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
+  const int status = ::pclose(pipe);
+  const std::string key = "\"overhead_ms_per_token\":";
+  const std::size_t at = output.find(key);
+  if (status != 0 || at == std::string::npos) throw std::runtime_error(fmt::format("{} failed: {}", command, output));
+  return std::stod(output.substr(at + key.size())) * 1000;
+}
+
+struct Summary {
+  std::vector<double> masks;        // every token's allowed(), microseconds
+  std::vector<double> first_visits;  // the tokens whose mask was computed afresh
+  std::vector<double> overheads;     // constrained draw + accept minus the unconstrained draw
+};
+
 void report(std::string_view what, std::vector<double> micros) {
   if (micros.empty()) return;
   std::sort(micros.begin(), micros.end());
   double sum = 0;
   for (const double m : micros) sum += m;
   const double p99 = micros[std::min(micros.size() - 1, micros.size() * 99 / 100)];
-  std::printf("%s", fmt::format("{:<12} {:>6} masks  mean {:>9.1f} us  p50 {:>9.1f} us  p99 {:>9.1f} us  max {:>9.1f} us\n",
+  std::printf("%s", fmt::format("  {:<14} {:>6} tokens  mean {:>9.1f} us  p50 {:>9.1f} us  p99 {:>9.1f} us  max {:>9.1f} us\n",
                                 what, micros.size(), sum / micros.size(), micros[micros.size() / 2], p99,
                                 micros.back()).c_str());
+}
+
+double mean(const std::vector<double>& values) {
+  double sum = 0;
+  for (const double v : values) sum += v;
+  return values.empty() ? 0 : sum / values.size();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::size_t tokens = 200;
+  std::size_t tokens = 300;
   std::size_t generations = 5;
+  std::string peer_model;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--tokens") tokens = std::stoul(argv[i + 1]);
     else if (flag == "--generations") generations = std::stoul(argv[i + 1]);
+    else if (flag == "--peer") peer_model = argv[i + 1];
   }
   const char* env = std::getenv("HEARTH_SHARED");
   const std::filesystem::path shared = env != nullptr && *env != '\0' ? env : HEARTH_SHARED_DIR;
@@ -60,42 +158,103 @@ int main(int argc, char** argv) {
       hearth::gguf::File::open(shared / "vocab" / "ggml-vocab-llama-bpe.gguf"));
   const auto build_start = Clock::now();
   const auto vocabulary = hearth::grammar::Vocabulary::from_tokenizer(tokenizer);
-  const double build_ms = std::chrono::duration<double, std::milli>(Clock::now() - build_start).count();
-  const auto grammar = hearth::grammar::Grammar::parse(
-      read_file(std::filesystem::path(HEARTH_SOURCE_DIR) / "tools/peer/node_modules/node-llama-cpp/llama/grammars/json.gbnf"));
   std::printf("%s", fmt::format("vocabulary: {} tokens, trie of {} nodes built in {:.1f} ms\n", vocabulary->size(),
-                                vocabulary->trie().size(), build_ms).c_str());
+                                vocabulary->trie().size(), micros_since(build_start) / 1000).c_str());
 
-  std::vector<double> all;
-  std::vector<double> first_visits;
-  std::vector<float> logits(vocabulary->size());
-  for (std::size_t generation = 0; generation < generations; ++generation) {
-    hearth::grammar::TokenConstraint constraint(grammar, vocabulary);
-    std::mt19937_64 random(generation + 1);
-    std::normal_distribution<float> noise(0.0f, 2.0f);
-    std::size_t cached_states = 0;
-    for (std::size_t step = 0; step < tokens; ++step) {
-      const auto start = Clock::now();
-      const hearth::grammar::TokenMask& mask = constraint.allowed();
-      const double micros = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
-      all.push_back(micros);
-      if (constraint.cached_states() > cached_states) first_visits.push_back(micros);
-      cached_states = constraint.cached_states();
-      // Draw the most likely allowed token of noisy logits that favour closing brackets.
-      hearth::grammar::TokenId best = -1;
-      float best_logit = 0;
-      for (std::size_t id = 0; id < logits.size(); ++id) {
-        const auto token = static_cast<hearth::grammar::TokenId>(id);
-        if (!hearth::grammar::mask_allows(mask, token)) continue;
-        const std::string& piece = vocabulary->piece(token);
-        const float logit = noise(random) + (piece.find_first_of("}]\"") != std::string::npos ? 1.0f : 0.0f);
-        if (best < 0 || logit > best_logit) best = token, best_logit = logit;
+  const std::filesystem::path json_gbnf_path =
+      std::filesystem::path(HEARTH_SOURCE_DIR) / "tools/peer/node_modules/node-llama-cpp/llama/grammars/json.gbnf";
+  const std::string json_gbnf = read_file(json_gbnf_path);
+  const std::filesystem::path orders_path = std::filesystem::temp_directory_path() /
+                                            fmt::format("bench_grammar_orders_{}.json", ::getpid());
+  std::ofstream(orders_path) << kOrdersSchema;
+  const std::vector<Workload> workloads = {
+      {"json.gbnf", [&] { return Grammar::parse(json_gbnf); }, "--gbnf '" + json_gbnf_path.string() + "'"},
+      {"json_object", [] { return hearth::grammar::json_object_grammar(); }},
+      {"schema orders (nested objects, arrays)", [] { return hearth::grammar::json_schema_grammar(kOrdersSchema); },
+       "--schema '" + orders_path.string() + "'"},
+      {"schema orders, compact", [] {
+         return hearth::grammar::json_schema_grammar(kOrdersSchema, {.whitespace = hearth::grammar::JsonWhitespace::compact});
+       }},
+      {"schema tool call", [] { return hearth::grammar::json_schema_grammar(kToolCallSchema); }},
+      {"schema tree ($ref recursion)", [] { return hearth::grammar::json_schema_grammar(kTreeSchema); }},
+  };
+
+  // Random logits, nudged towards pieces that close strings, arrays and objects.
+  std::vector<float> bonus(vocabulary->size());
+  for (std::size_t id = 0; id < bonus.size(); ++id) {
+    bonus[id] = vocabulary->piece(static_cast<TokenId>(id)).find_first_of("}]\"") != std::string::npos ? 3.0f : 0.0f;
+  }
+  hearth::sampling::SamplingParams params;
+  params.temperature = 1.0f;
+
+  Summary everything;
+  for (const Workload& workload : workloads) {
+    std::vector<double> compile_ms;
+    Summary summary;
+    std::size_t finished = 0;
+    for (std::size_t generation = 0; generation < generations; ++generation) {
+      const auto compile_start = Clock::now();
+      const Grammar grammar = workload.compile();
+      hearth::grammar::TokenConstraint constraint(grammar, vocabulary);
+      compile_ms.push_back(micros_since(compile_start) / 1000);
+
+      params.seed = generation + 1;
+      hearth::sampling::Sampler constrained(params);
+      hearth::sampling::Sampler unconstrained(params);
+      constrained.set_grammar(std::move(constraint));
+      std::mt19937_64 random(generation + 1);
+      std::normal_distribution<float> noise(0.0f, 2.0f);
+      std::vector<float> logits(vocabulary->size());
+      std::size_t cached_states = 0;
+      for (std::size_t step = 0; step < tokens; ++step) {
+        for (std::size_t id = 0; id < logits.size(); ++id) logits[id] = noise(random) + bonus[id];
+        const hearth::grammar::TokenConstraint& current = *constrained.grammar();
+        auto start = Clock::now();
+        current.allowed();
+        const double mask_micros = micros_since(start);
+        summary.masks.push_back(mask_micros);
+        if (current.cached_states() > cached_states) summary.first_visits.push_back(mask_micros);
+        cached_states = current.cached_states();
+
+        start = Clock::now();
+        unconstrained.sample(logits);
+        const double free_micros = micros_since(start);
+        start = Clock::now();
+        const TokenId token = constrained.sample(logits);
+        const bool ends = vocabulary->is_end_of_generation(token);
+        if (!ends) constrained.accept(token);
+        summary.overheads.push_back(micros_since(start) - free_micros);
+        if (ends) {
+          ++finished;
+          break;
+        }
       }
-      if (vocabulary->is_end_of_generation(best)) break;
-      constraint.accept(best);
+    }
+    std::sort(compile_ms.begin(), compile_ms.end());
+    std::printf("%s", fmt::format("{}: compile {:.2f} ms (median of {}); {} generations, {} ended within {} tokens\n",
+                                  workload.name, compile_ms[compile_ms.size() / 2], compile_ms.size(), generations,
+                                  finished, tokens).c_str());
+    report("mask, all", summary.masks);
+    report("first visit", summary.first_visits);
+    std::printf("%s", fmt::format("  constrained draw and accept add {:.1f} us per token to the sampler's draw\n",
+                                  mean(summary.overheads)).c_str());
+    if (!peer_model.empty() && !workload.peer_arguments.empty()) {
+      std::printf("%s", fmt::format("  side by side, per token: Hearth {:.1f} us (mask + constrained draw), llama.cpp {:.1f} us "
+                                    "(generating with the grammar minus without, 2 threads)\n",
+                                    mean(summary.masks) + mean(summary.overheads),
+                                    peer_overhead_micros(peer_model, workload.peer_arguments, tokens)).c_str());
+    }
+    for (std::vector<double> Summary::*part : {&Summary::masks, &Summary::first_visits, &Summary::overheads}) {
+      (everything.*part).insert((everything.*part).end(), (summary.*part).begin(), (summary.*part).end());
     }
   }
-  report("all", all);
-  report("first visit", first_visits);
+  std::filesystem::remove(orders_path);
+  std::printf("all grammars:\n");
+  report("mask, all", everything.masks);
+  report("first visit", everything.first_visits);
+  // llama32-1b Q4_K_M generates about 18 tokens/s on 2 threads of the development machine: ~55 ms per token.
+  const double per_token = mean(everything.masks) + mean(everything.overheads);
+  std::printf("%s", fmt::format("  mask + constrained draw: {:.1f} us per token, {:.2f}% of a 55 ms llama32-1b token\n",
+                                per_token, per_token / 55000 * 100).c_str());
   return 0;
 }

@@ -1,8 +1,10 @@
 // Grammar-constrained sampling: llama.cpp's GBNF syntax (so existing .gbnf files work), compiled once into rules
 // of alternative element sequences, recognized by a pushdown matcher whose state is a deduplicated set of parse
 // stacks, and applied to a whole vocabulary at once through a byte trie of the token pieces, so that a walk over
-// the trie visits each shared prefix once. Masks are cached per matcher state, since generations revisit states
-// (inside a string, between list items) again and again.
+// the trie visits each shared prefix once. Inside a loop over a large character set (a string's characters),
+// where that walk would visit nearly every token, per-vocabulary tables of the tokens by their leading run of the
+// set's characters decide most tokens at once, and only the rest of each token is walked. Masks are cached per
+// matcher state, since generations revisit states (inside a string, between list items) again and again.
 //
 // Hostile grammars are errors (GrammarError, with line:column for syntax), never unbounded work: undefined rules,
 // left recursion, more than kMaxExpandedElements elements after repetitions are expanded, nesting deeper than
@@ -12,7 +14,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -37,7 +41,9 @@ class GrammarError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-struct CompiledRules;  // src/sampling/grammar_rules.h
+struct CompiledRules;   // src/sampling/grammar_rules.h
+struct CodePointRange;  // src/sampling/grammar_rules.h
+struct CharacterClassTokens;  // src/sampling/grammar_vocab.cpp
 
 // A compiled grammar; immutable and cheap to copy (copies share the rules).
 class Grammar {
@@ -104,12 +110,32 @@ class Vocabulary {
   };
   const std::vector<Node>& trie() const { return trie_; }  // trie()[0] is the root (the empty prefix)
   const std::vector<TokenId>& end_of_generation_tokens() const { return end_tokens_; }
+  // The tokens sorted by how they begin with characters of a set (`code_points`: sorted, disjoint ranges), for
+  // masks inside loops over that set; built on first use and kept (a bounded number of sets), shared by every
+  // constraint over this vocabulary. Thread-safe.
+  std::shared_ptr<const CharacterClassTokens> class_tokens(const std::vector<CodePointRange>& code_points) const;
 
  private:
   std::vector<std::string> pieces_;
   std::vector<bool> end_of_generation_;
   std::vector<TokenId> end_tokens_;
   std::vector<Node> trie_;
+  mutable std::mutex class_tokens_mutex_;
+  mutable std::map<std::u32string, std::shared_ptr<const CharacterClassTokens>> class_tokens_;
+};
+
+struct MaskWalk;  // src/sampling/grammar_vocab.cpp
+
+// The buffers the mask walks reuse from token to token. They hold no state: a copy starts without any.
+class MaskWalkBuffers {
+ public:
+  MaskWalkBuffers();
+  ~MaskWalkBuffers();
+  MaskWalkBuffers(const MaskWalkBuffers&);
+  MaskWalkBuffers& operator=(const MaskWalkBuffers&);
+  MaskWalkBuffers(MaskWalkBuffers&&) noexcept;
+  MaskWalkBuffers& operator=(MaskWalkBuffers&&) noexcept;
+  std::unique_ptr<MaskWalk> walk;
 };
 
 // One bit per token, bit (id % 64) of word (id / 64).
@@ -135,12 +161,15 @@ class TokenConstraint {
   void reset();
   const Matcher& matcher() const { return matcher_; }
   const Vocabulary& vocabulary() const { return *vocabulary_; }
-  // Masks computed by a trie walk so far (each distinct state once, until the bounded cache is cleared).
+  // Masks computed so far (each distinct state once, until the bounded cache is cleared).
   std::size_t cached_states() const { return walks_; }
+  // The mask allowed() gives, computed the plain way, uncached: one walk of the whole trie stepping the Matcher.
+  // Slow; the reference tests hold allowed() to.
+  TokenMask reference_allowed() const;
 
  private:
   TokenMask compute_mask() const;
-  void walk(std::uint32_t node, const MatchState& state, TokenMask& mask) const;
+  void reference_walk(std::uint32_t node, const MatchState& state, TokenMask& mask) const;
 
   Matcher matcher_;
   std::shared_ptr<const Vocabulary> vocabulary_;
@@ -148,6 +177,7 @@ class TokenConstraint {
   mutable std::unordered_map<std::string, std::shared_ptr<const TokenMask>> cache_;
   mutable std::shared_ptr<const TokenMask> current_;
   mutable std::size_t walks_ = 0;
+  mutable MaskWalkBuffers buffers_;
 };
 
 }  // namespace hearth::grammar

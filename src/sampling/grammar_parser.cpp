@@ -466,8 +466,56 @@ class Parser {
 
 }  // namespace
 
+void index_characters(CompiledRules& rules) {
+  // The code points a lead byte can begin, the shortest forms first: as Matcher::step bounds a character begun.
+  constexpr char32_t kSmallest[] = {0, 0x80, 0x800, 0x10000};
+  rules.starting_bytes.assign(rules.elements.size(), {});
+  rules.code_points.assign(rules.elements.size(), {});
+  for (std::size_t position = 0; position < rules.elements.size(); ++position) {
+    const Element& element = rules.elements[position];
+    if (element.kind != Element::Kind::characters) continue;
+    std::vector<CodePointRange> ranges = element.ranges;
+    std::sort(ranges.begin(), ranges.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<CodePointRange> merged;
+    for (const CodePointRange& range : ranges) {
+      if (!merged.empty() && range.first <= merged.back().last + 1) {
+        merged.back().last = std::max(merged.back().last, range.last);
+      } else {
+        merged.push_back(range);
+      }
+    }
+    if (element.negated) {
+      std::vector<CodePointRange> complement;
+      char32_t next = 0;
+      for (const CodePointRange& range : merged) {
+        if (range.first > next) complement.push_back({next, range.first - 1});
+        next = range.last + 1;
+      }
+      if (next <= 0x10FFFF) complement.push_back({next, 0x10FFFF});
+      merged = std::move(complement);
+    }
+    rules.code_points[position] = std::move(merged);
+    for (unsigned byte = 0; byte < 256; ++byte) {
+      const unsigned length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xE ? 3 : (byte >> 3) == 0x1E ? 4 : 0;
+      if (length == 0) continue;
+      if (length == 1) {
+        rules.starting_bytes[position][byte] = element.matches(byte);
+        continue;
+      }
+      const char32_t value = byte & (0x7F >> length);
+      if ((length == 2 && value < 2) || (length == 4 && value > 4)) continue;  // overlong, or above U+10FFFF
+      const unsigned shift = 6 * (length - 1);
+      const char32_t first = std::max<char32_t>(value << shift, kSmallest[length - 1]);
+      const char32_t last = (value << shift) | ((char32_t{1} << shift) - 1);
+      rules.starting_bytes[position][byte] = element.matches_any(first, last);
+    }
+  }
+}
+
 Grammar Grammar::parse(std::string_view text) {
-  return Grammar(std::make_shared<const CompiledRules>(Parser(text).parse()));
+  CompiledRules rules = Parser(text).parse();
+  index_characters(rules);
+  return Grammar(std::make_shared<const CompiledRules>(std::move(rules)));
 }
 
 }  // namespace hearth::grammar

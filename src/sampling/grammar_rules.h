@@ -1,6 +1,8 @@
 // The compiled form of a grammar, shared by the parser that builds it and the matcher that runs it.
 #pragma once
 
+#include <algorithm>
+#include <bitset>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -56,6 +58,22 @@ struct CompiledRules {
   std::vector<std::vector<std::uint32_t>> alternatives;  // per rule: the position where each alternative starts
   std::vector<std::string> names;                        // per rule (repetitions and groups get generated names)
   std::uint32_t root = 0;
+  // Per position of a characters element, the bytes that can begin a character it matches: an ASCII byte when
+  // the element matches that character, a lead byte when it matches some character that byte begins (as
+  // Matcher::step decides it for a lone lead byte). The mask walks test a byte with one lookup.
+  std::vector<std::bitset<256>> starting_bytes;
+  // Per position of a characters element, the code points it matches: sorted, disjoint, not adjacent, with the
+  // negation applied (so sets compare by their ranges).
+  std::vector<std::vector<CodePointRange>> code_points;
 };
+
+// Fills `rules.starting_bytes` and `rules.code_points` from the elements.
+void index_characters(CompiledRules& rules);
+
+inline bool contains(const std::vector<CodePointRange>& set, char32_t code_point) {
+  const auto it = std::upper_bound(set.begin(), set.end(), code_point,
+                                   [](char32_t c, const CodePointRange& range) { return c < range.first; });
+  return it != set.begin() && code_point <= std::prev(it)->last;
+}
 
 }  // namespace hearth::grammar

@@ -172,13 +172,20 @@ std::span<const float> Sampler::constrain(std::span<const float> logits, std::ve
                                     grammar_->vocabulary().size(), logits.size()));
   }
   const grammar::TokenMask& allowed = grammar_->allowed();
-  out.assign(logits.begin(), logits.end());
+  constexpr float kBanned = -std::numeric_limits<float>::infinity();
+  out.resize(logits.size());
   bool any = false;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    if (grammar::mask_allows(allowed, static_cast<TokenId>(i))) {
-      any = true;
+  // A word at a time: masks are mostly runs of all-allowed or all-banned words (a string's characters, a literal).
+  for (std::size_t word = 0; word * 64 < out.size(); ++word) {
+    const std::size_t begin = word * 64, end = std::min(out.size(), begin + 64);
+    const std::uint64_t bits = allowed[word];
+    any = any || bits != 0;
+    if (bits == 0) {
+      std::fill(out.begin() + begin, out.begin() + end, kBanned);
+    } else if (bits == ~std::uint64_t{0}) {
+      std::copy(logits.begin() + begin, logits.begin() + end, out.begin() + begin);
     } else {
-      out[i] = -std::numeric_limits<float>::infinity();
+      for (std::size_t i = begin; i < end; ++i) out[i] = (bits >> (i - begin)) & 1u ? logits[i] : kBanned;
     }
   }
   if (!any) throw SamplingError("the grammar allows no token of this vocabulary here");

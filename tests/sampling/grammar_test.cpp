@@ -15,6 +15,7 @@
 
 #include "hearth/gguf.h"
 #include "hearth/grammar.h"
+#include "hearth/json_schema.h"
 #include "hearth/sampling.h"
 #include "hearth/tokenizer.h"
 #include "support/shared_data.h"
@@ -349,6 +350,88 @@ TEST_F(GrammarSampling, ArithmeticStaysArithmetic) {
     EXPECT_TRUE(ArithmeticChecker(text).valid()) << text;
   }
   EXPECT_GT(ended, 0u);
+}
+
+// allowed() (the fast walks, whatever shortcuts they take) against reference_allowed() (the plain trie walk
+// stepping the Matcher) on states reached by drawing allowed tokens at random, in every corpus grammar and in
+// JSON-schema grammars.
+TEST_F(GrammarSampling, FastMaskEqualsTheReferenceOnRandomStates) {
+  std::vector<std::pair<std::string, Grammar>> grammars;
+  for (const auto& entry : std::filesystem::directory_iterator(HEARTH_GRAMMARS_DIR)) {
+    if (entry.path().extension() != ".gbnf") continue;
+    grammars.emplace_back(entry.path().filename().string(), Grammar::parse(read_grammar(entry.path().filename().string())));
+  }
+  std::sort(grammars.begin(), grammars.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  const std::string schema = R"({"type": "object", "properties": {
+      "name": {"type": "string", "maxLength": 12}, "tags": {"type": "array", "items": {"type": "string"}},
+      "items": {"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "integer", "minimum": 1}, "price": {"type": "number"}, "kind": {"enum": ["a", "bc"]}},
+        "required": ["id"]}}},
+      "required": ["name", "items"]})";
+  grammars.emplace_back("schema, flexible", json_schema_grammar(schema));
+  grammars.emplace_back("schema, compact", json_schema_grammar(schema, {.whitespace = JsonWhitespace::compact}));
+  grammars.emplace_back("json_object", json_object_grammar());
+  std::size_t states = 0;
+  for (const auto& [name, grammar] : grammars) {
+    for (std::uint64_t seed = 1; seed <= 2; ++seed) {
+      SCOPED_TRACE(name + ", seed " + std::to_string(seed));
+      std::mt19937_64 random(seed);
+      TokenConstraint constraint(grammar, vocabulary_);
+      std::string text;
+      for (std::size_t step = 0; step < 12; ++step) {
+        const TokenMask& mask = constraint.allowed();
+        const TokenMask reference = constraint.reference_allowed();
+        ++states;
+        ASSERT_EQ(mask, reference) << "after '" << text << "'";
+        std::vector<TokenId> choices;
+        for (std::size_t id = 0; id < vocabulary_->size(); ++id) {
+          const auto token = static_cast<TokenId>(id);
+          if (mask_allows(mask, token) && !vocabulary_->is_end_of_generation(token)) choices.push_back(token);
+        }
+        if (choices.empty()) break;
+        // Short tokens half the time, so that walks stop inside literals and numbers, not only between values.
+        std::vector<TokenId> short_choices;
+        for (const TokenId token : choices) {
+          if (vocabulary_->piece(token).size() <= 2) short_choices.push_back(token);
+        }
+        const auto& pool = random() % 2 == 0 && !short_choices.empty() ? short_choices : choices;
+        const TokenId token = pool[random() % pool.size()];
+        constraint.accept(token);
+        text += vocabulary_->piece(token);
+      }
+    }
+  }
+  EXPECT_GT(states, 150u);
+}
+
+// States inside loops over large character sets, where allowed() takes its tables: a string of json.gbnf, a
+// bounded string (the chain of states runs out), a loop of period two, and a character begun (no table).
+TEST_F(GrammarSampling, FastMaskEqualsTheReferenceInsideCharacterLoops) {
+  const std::vector<std::pair<Grammar, std::string>> cases = {
+      {Grammar::parse(read_grammar("json.gbnf")), "{\"a\": \"xy"},
+      {Grammar::parse(read_grammar("json.gbnf")), "{\"a\": [\"x\", \""},
+      {json_schema_grammar(R"({"type": "object", "properties": {"name": {"type": "string", "maxLength": 3}}})"), "{\"name\": \"a"},
+      {Grammar::parse("root ::= ([^.] [^.])* \".\""), "ab"},
+      {Grammar::parse("root ::= ([^.] [^.])* \".\""), "abc"},
+      {Grammar::parse(read_grammar("json.gbnf")), "{\"a\": \"\xE4"},
+  };
+  for (const auto& [grammar, prefix] : cases) {
+    SCOPED_TRACE(prefix);
+    TokenConstraint constraint(grammar, vocabulary_);
+    // The text up to a lone lead byte by the tokenizer, the byte by the token that is only it.
+    const std::size_t lead = prefix.find('\xE4');
+    for (const TokenId token : tokenizer_->tokenize(prefix.substr(0, lead), false, false)) constraint.accept(token);
+    if (lead != std::string::npos) {
+      TokenId lone = -1;
+      for (std::size_t id = 0; id < vocabulary_->size() && lone < 0; ++id) {
+        if (vocabulary_->piece(static_cast<TokenId>(id)) == "\xE4") lone = static_cast<TokenId>(id);
+      }
+      ASSERT_GE(lone, 0);
+      constraint.accept(lone);
+      EXPECT_NE(constraint.matcher().state().continuation_bytes_left, 0);
+    }
+    EXPECT_EQ(constraint.allowed(), constraint.reference_allowed());
+  }
 }
 
 TEST_F(GrammarSampling, EndOfGenerationOnlyWhereAccepted) {
