@@ -9,6 +9,7 @@
 #include <boost/beast/http.hpp>
 
 #include "server/request_parsing.h"
+#include "server/responses_api.h"
 
 namespace http = boost::beast::http;
 using hearth::server::ApiError;
@@ -29,7 +30,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const hearth::server::json body = hearth::server::parse_json_body(request.body());
     if (path == "/v1/completions") hearth::server::parse_generation_params(Endpoint::completions, body);
     else if (path == "/v1/chat/completions") hearth::server::parse_generation_params(Endpoint::chat_completions, body);
-    else if (path == "/tokenize") hearth::server::parse_tokenize_params(body);
+    else if (path == "/v1/responses") {
+      hearth::server::parse_generation_params(Endpoint::chat_completions, hearth::server::chat_body_from_responses(body));
+    } else if (path == "/tokenize") hearth::server::parse_tokenize_params(body);
     else if (path == "/detokenize") hearth::server::parse_detokenize_params(body);
   } catch (const ApiError& refused) {
     if (refused.status() != 400) __builtin_trap();  // parsing alone only ever refuses with 400

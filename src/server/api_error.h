@@ -20,6 +20,7 @@ class ApiError : public std::runtime_error {
         code_(std::move(code)) {}
 
   int status() const { return status_; }
+  const std::string& type() const { return type_; }
   const std::string& param() const { return param_; }
   const std::string& code() const { return code_; }
   json body() const;

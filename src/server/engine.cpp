@@ -75,12 +75,12 @@ Engine::Prepared Engine::build_request(const GenerationParams& params) const {
   const tokenizer::Tokenizer& tok = model_->tokenizer();
   Prepared prepared;
   GenerationRequest& request = prepared.request;
-  if (params.endpoint == Endpoint::chat_completions) {
+  if (params.endpoint != Endpoint::completions) {
     bool opens_reasoning = false;
     request.prompt = chat_prompt(params, opens_reasoning);
     using ToolChoice = GenerationParams::ToolChoice;
     const bool calls = !params.tools.is_null() && params.tool_choice != ToolChoice::none;
-    if (calls || !reply_syntax_.reasoning_open.empty()) {
+    if (calls || !reply_syntax_.reasoning_open.empty() || params.endpoint == Endpoint::responses) {
       prepared.reply.emplace(reply_syntax_, calls ? params.tools : json(), opens_reasoning);
       request.show_special_tokens = true;  // markers may be control tokens
     }
@@ -132,7 +132,7 @@ Engine::Prepared Engine::build_request(const GenerationParams& params) const {
                                   context, prompt_tokens + std::max<int64_t>(max_tokens, 1), prompt_tokens,
                                   std::max<int64_t>(max_tokens, 1)),
                       params.max_tokens                                     ? "max_tokens"
-                      : params.endpoint == Endpoint::chat_completions ? "messages"
+                      : params.endpoint != Endpoint::completions      ? "messages"
                                                                       : "prompt",
                       "context_length_exceeded");
   }

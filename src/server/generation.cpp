@@ -19,7 +19,7 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
 class Generation : public ActiveGeneration, public std::enable_shared_from_this<Generation> {
  public:
   Generation(std::weak_ptr<HttpSession> session, ServerState& state, Engine& engine, const GenerationParams& params,
-             std::optional<chat::ReplyParser> reply, RequestRecord record)
+             std::optional<chat::ReplyParser> reply, RequestRecord record, const json* responses_request)
       : session_(std::move(session)),
         reply_(std::move(reply)),
         parallel_tool_calls_(params.parallel_tool_calls),
@@ -33,17 +33,24 @@ class Generation : public ActiveGeneration, public std::enable_shared_from_this<
         record_(std::move(record)),
         start_(Clock::now()) {
     identity_.endpoint = params.endpoint;
-    identity_.id = fmt::format("{}-{}", params.endpoint == Endpoint::chat_completions ? "chatcmpl" : "cmpl", record_.id);
+    const char* prefix = params.endpoint == Endpoint::completions ? "cmpl" : params.endpoint == Endpoint::responses ? "resp" : "chatcmpl";
+    identity_.id = fmt::format("{}-{}", prefix, record_.id);
     identity_.created =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     identity_.model = engine.alias();
+    if (responses_request != nullptr) {
+      responses_.emplace(fmt::format("resp_{}", record_.id), identity_.created, identity_.model, *responses_request);
+    }
   }
 
   void submit(GenerationRequest request, std::shared_ptr<GenerationSink> sink) {
     id_ = engine_.scheduler().submit(std::move(request), std::move(sink));
     submitted_ = true;
     if (stream_) {
-      if (const auto session = session_.lock()) session->begin_event_stream();
+      if (const auto session = session_.lock()) {
+        session->begin_event_stream();
+        if (responses_) send_response_events(responses_->start());
+      }
     }
   }
 
@@ -63,7 +70,14 @@ class Generation : public ActiveGeneration, public std::enable_shared_from_this<
     ++generated_;
     if (logprobs_) logprobs_->add(event, text_.size());
     text_ += event.text;
-    if (reply_) {
+    if (responses_) {
+      chat::ReplyDelta delta = reply_->push(event.text);
+      if (stream_) {
+        name_calls(delta.calls, calls_sent_);
+        calls_sent_ += delta.calls.size();
+        send_response_events(responses_->on_delta(delta));
+      }
+    } else if (reply_) {
       chat::ReplyDelta delta = reply_->push(event.text);
       if (stream_) send_reply_delta(std::move(delta), "");
     } else if (stream_ && (!event.text.empty() || (logprobs_ && !logprobs_->empty()))) {
@@ -104,6 +118,22 @@ class Generation : public ActiveGeneration, public std::enable_shared_from_this<
       last->content += rest.content;
       last->reasoning += rest.reasoning;
       last->calls.insert(last->calls.end(), rest.calls.begin(), rest.calls.end());
+    }
+    if (responses_) {
+      record_.status = 200;
+      if (!stream_) {
+        // The whole reply as one delta builds the same items a stream would.
+        chat::Reply reply = reply_->reply();
+        name_calls(reply.calls, 0);
+        responses_->on_delta({reply.content, reply.reasoning, reply.calls});
+        responses_->finish(result);  // closes the items; the events are not sent
+        return session->respond(json_response(200, responses_->response(result)), record_);
+      }
+      name_calls(last->calls, calls_sent_);
+      calls_sent_ += last->calls.size();
+      send_response_events(responses_->on_delta(*last));
+      send_response_events(responses_->finish(result));
+      return session->end_event_stream(record_, /*done_marker=*/false);
     }
     if (!stream_) {
       const json logprobs = logprobs_ ? logprobs_->take() : json(nullptr);
@@ -155,6 +185,12 @@ class Generation : public ActiveGeneration, public std::enable_shared_from_this<
     }
   }
 
+  void send_response_events(const std::vector<json>& events) {
+    const auto session = session_.lock();
+    if (session == nullptr) return;
+    for (const json& event : events) session->send_event(event["type"].get<std::string>(), to_text(event));
+  }
+
   void send_reply_delta(chat::ReplyDelta delta, const std::string& finish) {
     const auto session = session_.lock();
     if (session == nullptr) return;
@@ -171,6 +207,7 @@ class Generation : public ActiveGeneration, public std::enable_shared_from_this<
 
   std::weak_ptr<HttpSession> session_;
   std::optional<chat::ReplyParser> reply_;  // chat with tools or reasoning: the reply is read as it comes
+  std::optional<ResponsesOutput> responses_;  // the Responses API: the reply as output items
   bool parallel_tool_calls_;
   std::size_t calls_sent_ = 0;
   Engine& engine_;  // outlives every generation: the server drops it only after the io threads stop
@@ -220,9 +257,9 @@ class StrandSink : public GenerationSink {
 }  // namespace
 
 void start_generation(HttpSession& session, Engine& engine, const GenerationParams& params, Engine::Prepared prepared,
-                      RequestRecord record) {
+                      RequestRecord record, const json* responses_request) {
   auto generation = std::make_shared<Generation>(session.weak_from_this(), session.state(), engine, params,
-                                                 std::move(prepared.reply), std::move(record));
+                                                 std::move(prepared.reply), std::move(record), responses_request);
   auto sink = std::make_shared<StrandSink>(session.shared_from_this(), generation);
   try {
     generation->submit(std::move(prepared.request), std::move(sink));

@@ -9,11 +9,13 @@
 #include "server/engine.h"
 #include "server/http_session.h"
 #include "server/openai_format.h"
+#include "server/responses_api.h"
 
 namespace hearth::server {
 
 // Submits the request; throws ApiError (503 for a full queue or a shutdown, 400 for what the scheduler refuses).
+// `responses_request`: for POST /v1/responses, its body (the reply then becomes a Responses object or its events).
 void start_generation(HttpSession& session, Engine& engine, const GenerationParams& params, Engine::Prepared prepared,
-                      RequestRecord record);
+                      RequestRecord record, const json* responses_request = nullptr);
 
 }  // namespace hearth::server

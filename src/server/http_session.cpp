@@ -156,8 +156,12 @@ void HttpSession::begin_event_stream() {
 
 void HttpSession::send_event(const std::string& data) { queue(chunk("data: " + data + "\n\n")); }
 
-void HttpSession::end_event_stream(const RequestRecord& record) {
-  queue(chunk("data: [DONE]\n\n") + "0\r\n\r\n");
+void HttpSession::send_event(const std::string& name, const std::string& data) {
+  queue(chunk("event: " + name + "\ndata: " + data + "\n\n"));
+}
+
+void HttpSession::end_event_stream(const RequestRecord& record, bool done_marker) {
+  queue((done_marker ? chunk("data: [DONE]\n\n") : std::string()) + "0\r\n\r\n");
   finish_response(record, 200);
 }
 

@@ -62,7 +62,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void attach(std::shared_ptr<ActiveGeneration> generation) { generation_ = std::move(generation); }
   void begin_event_stream();
   void send_event(const std::string& data);  // one "data: ..." event
-  void end_event_stream(const RequestRecord& record);  // "data: [DONE]", the last chunk
+  void send_event(const std::string& name, const std::string& data);  // "event: NAME" and "data: ..."
+  // The last chunk: "data: [DONE]" first where `done_marker` (chat and completions streams; not the Responses API's).
+  void end_event_stream(const RequestRecord& record, bool done_marker = true);
 
  private:
   void read_header();

@@ -222,7 +222,8 @@ void parse_messages(const json& body, GenerationParams& params) {
     if (!tools->is_array()) throw wrong_type("tools", "an array", *tools);
     for (const json& tool : *tools) {
       const auto function = tool.is_object() ? tool.find("function") : tool.end();
-      if (!tool.is_object() || tool.value("type", "function") != "function" || function == tool.end() ||
+      const auto type = tool.is_object() ? tool.find("type") : tool.end();
+      if (!tool.is_object() || (type != tool.end() && *type != "function") || function == tool.end() ||
           !function->is_object() || !function->contains("name") || !(*function)["name"].is_string()) {
         throw bad_request("each tool must be {\"type\": \"function\", \"function\": {\"name\": string, ...}}", "tools");
       }

@@ -19,7 +19,7 @@
 
 namespace hearth::server {
 
-enum class Endpoint { completions, chat_completions };
+enum class Endpoint { completions, chat_completions, responses };  // responses: a chat underneath
 
 // The deepest nesting of arrays and objects a body may have. Checked on the raw bytes before parsing, so that a
 // hostile body of a million brackets costs one linear scan.

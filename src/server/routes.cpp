@@ -11,7 +11,7 @@
 namespace hearth::server {
 namespace {
 
-enum class RouteId { health, metrics, models, completions, chat_completions, tokenize, detokenize };
+enum class RouteId { health, metrics, models, completions, chat_completions, responses, tokenize, detokenize };
 
 struct Route {
   std::string_view path;
@@ -25,6 +25,7 @@ constexpr std::array kRoutes = {
     Route{"/v1/models", http::verb::get, RouteId::models},
     Route{"/v1/completions", http::verb::post, RouteId::completions},
     Route{"/v1/chat/completions", http::verb::post, RouteId::chat_completions},
+    Route{"/v1/responses", http::verb::post, RouteId::responses},
     Route{"/tokenize", http::verb::post, RouteId::tokenize},
     Route{"/detokenize", http::verb::post, RouteId::detokenize},
 };
@@ -127,6 +128,18 @@ void route_request(HttpSession& session, HttpRequest request, RequestRecord reco
         const GenerationParams params = parse_generation_params(endpoint, parse_json_body(request.body()));
         Engine::Prepared generation = loaded.build_request(params);
         return start_generation(session, loaded, params, std::move(generation), record);  // a copy: the catch below logs it
+      }
+      case RouteId::responses: {
+        Engine& loaded = loaded_engine(engine);
+        const json body = parse_json_body(request.body());
+        try {
+          GenerationParams params = parse_generation_params(Endpoint::chat_completions, chat_body_from_responses(body));
+          params.endpoint = Endpoint::responses;
+          Engine::Prepared generation = loaded.build_request(params);
+          return start_generation(session, loaded, params, std::move(generation), record, &body);
+        } catch (const ApiError& error) {
+          throw responses_error(error);
+        }
       }
     }
   } catch (const ApiError& error) {

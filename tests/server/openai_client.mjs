@@ -146,3 +146,41 @@ await check("tool_choice none: the tools are shown, the reply is content", async
     model: "m", messages, tools, tool_choice: { type: "function", function: { name: "nope" } } }));
   assert.equal(unknown.param, "tool_choice");
 });
+
+await check("responses.create: text, with instructions", async () => {
+  const response = await client.responses.create({ model: "m", instructions: "Answer briefly.", input: "Write a haiku about hearths", max_output_tokens: 8, seed: 5 });
+  assert.equal(response.object, "response");
+  assert.equal(response.status, "incomplete");
+  assert.equal(response.incomplete_details.reason, "max_output_tokens");
+  assert.equal(response.output[0].type, "message");
+  assert.ok(response.output_text.length > 0);
+  assert.equal(response.usage.output_tokens, 8);
+});
+
+await check("responses.stream: events add up to the final response", async () => {
+  const stream = client.responses.stream({ model: "m", input: [{ role: "user", content: [{ type: "input_text", text: "Hello" }] }], max_output_tokens: 10, seed: 6 });
+  let text = "";
+  stream.on("response.output_text.delta", (event) => { text += event.delta; });
+  const response = await stream.finalResponse();  // (this SDK version adds output_text only to parsed responses)
+  assert.equal(text, response.output[0].content[0].text);
+  assert.ok(text.length > 0);
+});
+
+await check("responses: a required function call, then its output sent back", async () => {
+  const flatTools = tools.map((tool) => ({ type: "function", ...tool.function }));
+  const response = await client.responses.create({
+    model: "m", input: "Weather in Oslo?", tools: flatTools, tool_choice: { type: "function", name: "get_weather" },
+    parallel_tool_calls: false, max_output_tokens: 150, seed: 7,
+  });
+  const calls = response.output.filter((item) => item.type === "function_call");
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].name, "get_weather");
+  checkWeatherArguments(calls[0].arguments);
+  const followUp = await client.responses.create({
+    model: "m", tools: flatTools, max_output_tokens: 6, seed: 8,
+    input: [{ role: "user", content: "Weather in Oslo?" }, calls[0], { type: "function_call_output", call_id: calls[0].call_id, output: "{\"temp\": 3}" }],
+  });
+  assert.equal(followUp.output[0].type, "message");
+  const stale = await expectError(OpenAI.BadRequestError, () => client.responses.create({ model: "m", input: "x", previous_response_id: response.id }));
+  assert.equal(stale.param, "previous_response_id");
+});
