@@ -19,6 +19,7 @@
 // closing marker around all of them); inside a section a JSON list ("[", calls separated by ",", "]") is accepted.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,6 +42,9 @@ struct ReplySyntax {
   std::string_view reasoning_close = {};
   bool call_only_at_start = false;     // a call is recognised only at the start of the reply (bare-JSON syntaxes)
   bool json_list = false;              // the section holds a JSON list of calls ("[" call "," call "]")
+  // Markers that carry nothing for the reader, removed wherever they are (gpt-oss's "<|start|>assistant", Llama's
+  // "<|python_tag|>" before a JSON call).
+  std::array<std::string_view, 4> dropped = {};
 };
 
 // Every syntax Hearth knows, in the order detection tries their markers.

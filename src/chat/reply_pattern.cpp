@@ -381,7 +381,49 @@ std::vector<PatternPiece> parse_pattern(std::string_view pattern) {
 }
 
 Reply scan_reply(const ReplySyntax& syntax, const json& tools, std::string_view text, bool in_reasoning, bool final) {
-  return ReplyScanner(syntax, tools, text, final).scan(in_reasoning);
+  if (syntax.dropped.front().empty()) return ReplyScanner(syntax, tools, text, final).scan(in_reasoning);
+  // The text without the dropped markers; a text that may grow holds back an end that may begin one. The reasoning
+  // block's own markers are kept where they are dropped elsewhere (gpt-oss ends reasoning with "<|end|>").
+  std::string kept;
+  kept.reserve(text.size());
+  // Only a reply that opens with reasoning (or whose prompt opened it) has a closing marker to keep.
+  const std::string_view start = trim(text);
+  const bool opens = !syntax.reasoning_open.empty() &&
+                     (in_reasoning || start.starts_with(syntax.reasoning_open) || syntax.reasoning_open.starts_with(start));
+  bool reasoning_closed = !opens;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    std::size_t next = std::string_view::npos;
+    std::string_view marker;
+    for (const std::string_view dropped : syntax.dropped) {
+      if (dropped.empty()) continue;
+      if (!reasoning_closed && dropped == syntax.reasoning_close) continue;
+      const std::size_t found = text.find(dropped, at);
+      if (found < next) next = found, marker = dropped;
+    }
+    const std::size_t close = reasoning_closed ? std::string_view::npos : text.find(syntax.reasoning_close, at);
+    if (close != std::string_view::npos && close <= next) {
+      kept.append(text.substr(at, close + syntax.reasoning_close.size() - at));
+      at = close + syntax.reasoning_close.size();
+      reasoning_closed = true;
+      continue;
+    }
+    if (next == std::string_view::npos) {
+      std::string_view tail = text.substr(at);
+      if (!final) {
+        std::size_t held = 0;
+        for (const std::string_view dropped : syntax.dropped) {
+          if (!dropped.empty()) held = std::max(held, held_suffix(tail, dropped));
+        }
+        tail.remove_suffix(held);
+      }
+      kept.append(tail);
+      break;
+    }
+    kept.append(text.substr(at, next - at));
+    at = next + marker.size();
+  }
+  return ReplyScanner(syntax, tools, kept, final).scan(in_reasoning);
 }
 
 }  // namespace hearth::chat

@@ -61,7 +61,13 @@ const std::vector<ReplySyntax> kSyntaxes = {
      .parameter = "<param name=\"{key}\">{value}</param>{ws}"},
     {.name = "hermes", .marker = "<tool_call>", .call = "<tool_call>{ws}{call name arguments}{ws}</tool_call>"},
     {.name = "functionary-v3.1", .marker = "<function=", .call = "<function={name}>{args}</function>"},
-    {.name = "llama-3-json", .marker = "\"parameters\": dictionary", .call = "{call name parameters}", .call_only_at_start = true},
+    // Harmony: reasoning on the analysis channel, calls on commentary to a recipient, the answer on final.
+    {.name = "gpt-oss", .marker = "<|constrain|>",
+     .call = "<|channel|>commentary to=functions.{name} <|constrain|>json<|message|>{args}",
+     .reasoning_open = "<|channel|>analysis<|message|>", .reasoning_close = "<|end|>",
+     .dropped = {"<|start|>assistant", "<|channel|>final<|message|>", "<|call|>", "<|end|>"}},
+    {.name = "llama-3-json", .marker = "\"parameters\": dictionary", .call = "{call name parameters}",
+     .call_only_at_start = true, .dropped = {"<|python_tag|>"}},
 };
 
 // The hermes layout is also what the built-in templates render, so it is the default.

@@ -274,6 +274,32 @@ TEST(ToolCalls, BrokenCallsStayContent) {
   EXPECT_EQ(stringy.calls[0].arguments, R"({"city":"Rome"})");
 }
 
+TEST(ToolCalls, HarmonyChannelsAndLlamasPythonTag) {
+  const ReplySyntax harmony = detect_reply_syntax("{{- '<|constrain|>' }}");
+  ASSERT_EQ(harmony.name, "gpt-oss");
+  const std::string call = "<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>commentary "
+                           "to=functions.get_weather <|constrain|>json<|message|>{\"city\": \"Paris\"}<|call|>";
+  const Reply called = parse_reply(harmony, call, kTools);
+  EXPECT_EQ(called.reasoning, "Need the weather.");
+  EXPECT_EQ(called.content, "");
+  ASSERT_EQ(called.calls.size(), 1u);
+  EXPECT_EQ(called.calls[0].arguments, R"({"city":"Paris"})");
+  expect_streaming_at_every_split(harmony, call, "harmony call");
+  const std::string answer = "<|channel|>analysis<|message|>Easy.<|end|><|start|>assistant<|channel|>final<|message|>Hello!";
+  const Reply answered = parse_reply(harmony, answer, kTools);
+  EXPECT_EQ(answered.reasoning, "Easy.");
+  EXPECT_EQ(answered.content, "Hello!");
+  expect_streaming_at_every_split(harmony, answer, "harmony answer");
+  EXPECT_EQ(parse_reply(harmony, "<|channel|>final<|message|>Hi<|end|>", kTools).content, "Hi");
+
+  const ReplySyntax llama = detect_reply_syntax(R"({"name": function name, "parameters": dictionary})");
+  const std::string tagged = R"(<|python_tag|>{"name": "get_weather", "parameters": {"city": "Rome"}})";
+  const Reply reply = parse_reply(llama, tagged, kTools);
+  ASSERT_EQ(reply.calls.size(), 1u);
+  EXPECT_EQ(reply.content, "");
+  expect_streaming_at_every_split(llama, tagged, "python_tag");
+}
+
 TEST(ToolCalls, ParametersWrittenAsTextTakeTheirSchemasType) {
   const ReplySyntax coder = detect_reply_syntax("<parameter=");
   const Reply reply = parse_reply(coder,
