@@ -106,6 +106,10 @@ class Context {
   // Moves positions [p0, p1) of a sequence by `delta` (p1 < 0: to the end), re-rotating their cached keys so
   // they stay valid at the new positions. The moved positions must not land on positions the sequence keeps.
   void shift(int32_t seq_id, int32_t p0, int32_t p1, int32_t delta);
+  // Gives sequence `to` the cached keys and values of positions [0, n) of sequence `from`, as copies (the same bits,
+  // so what `to` computes next is what it would compute had it decoded those tokens itself). `to` must hold
+  // nothing from position 0 to n; `from` must hold all of them. ContextFullError when fewer than n cells are free.
+  void copy_prefix(int32_t from, int32_t to, int32_t n);
   // Forgets every sequence.
   void clear();
 

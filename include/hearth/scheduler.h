@@ -10,7 +10,9 @@
 // streams already running. New requests join between steps; a cancelled one frees its slot before the next step.
 //
 // Prefix reuse: a slot keeps its last request's tokens in the cache; a new request goes to the free slot whose
-// cached tokens share the longest prefix with its prompt, skips that prefix and reports it as cached_tokens.
+// cached tokens share the longest prefix with its prompt, skips that prefix and reports it as cached_tokens. Where
+// another slot (even one still generating) holds a longer prefix, those cells are copied into the new request's
+// slot instead (a system prompt that many requests share is computed once).
 //
 // Reproducible under load: a request's tokens depend only on the request (prompt, sampling parameters with a fixed
 // seed, or greedy), never on the other requests it shares steps with (the Context's batch invariance).

@@ -130,6 +130,8 @@ class Backend {
   // since rotations by position compose).
   virtual void rotate_keys(const KvLayer& layer, std::span<const int32_t> cells, std::span<const int32_t> deltas,
                            int64_t head_dim, const RopeParams& params) = 0;
+  // Copies the cached keys and values of cells from[i] into cells to[i].
+  virtual void copy_cells(const KvLayer& layer, std::span<const int32_t> from, std::span<const int32_t> to) = 0;
 };
 
 // The CPU backend: reference kernels spread over `n_threads` threads (0: one per hardware thread).

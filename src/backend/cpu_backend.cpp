@@ -213,6 +213,16 @@ class CpuBackend final : public Backend {
     });
   }
 
+  void copy_cells(const KvLayer& layer, std::span<const int32_t> from, std::span<const int32_t> to) override {
+    require(from.size() == to.size(), "copy_cells: as many targets as sources");
+    for (std::size_t i = 0; i < from.size(); ++i) {
+      std::memcpy(layer.keys + static_cast<uint64_t>(to[i]) * layer.key_row_bytes,
+                  layer.keys + static_cast<uint64_t>(from[i]) * layer.key_row_bytes, layer.key_row_bytes);
+      std::memcpy(layer.values + static_cast<uint64_t>(to[i]) * layer.value_row_bytes,
+                  layer.values + static_cast<uint64_t>(from[i]) * layer.value_row_bytes, layer.value_row_bytes);
+    }
+  }
+
  private:
   static int64_t attention_scratch_floats(const WorkspaceLimits& limits) {
     return cpu::attention_scratch_floats(limits.n_cells, std::max(limits.key_width, limits.value_width));

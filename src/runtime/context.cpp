@@ -280,6 +280,30 @@ void Context::shift(int32_t seq_id, int32_t p0, int32_t p1, int32_t delta) {
   }
 }
 
+void Context::copy_prefix(int32_t from, int32_t to, int32_t n) {
+  check_seq(impl_->options, from);
+  check_seq(impl_->options, to);
+  if (n <= 0) return;
+  std::vector<int32_t> cells, positions;
+  impl_->cells.sequence(from, cells, positions);
+  if (from == to || static_cast<int32_t>(cells.size()) < n || positions[static_cast<std::size_t>(n) - 1] != n - 1) {
+    throw std::invalid_argument(fmt::format("copy_prefix: sequence {} does not hold positions 0..{}", from, n - 1));
+  }
+  std::vector<int32_t> to_cells, to_positions;
+  impl_->cells.sequence(to, to_cells, to_positions);
+  if (!to_positions.empty() && to_positions.front() < n) {
+    throw std::invalid_argument(fmt::format("copy_prefix: sequence {} already holds position {}", to, to_positions.front()));
+  }
+  if (impl_->cells.n_free() < n) {
+    throw ContextFullError(fmt::format("copy_prefix: {} cells needed, {} free", n, impl_->cells.n_free()));
+  }
+  cells.resize(static_cast<std::size_t>(n));
+  std::vector<int32_t> targets;
+  targets.reserve(cells.size());
+  for (int32_t pos = 0; pos < n; ++pos) targets.push_back(impl_->cells.insert(to, pos));
+  for (const backend::KvLayer& layer : impl_->kv_layers) impl_->backend->copy_cells(layer, cells, targets);
+}
+
 void Context::clear() { impl_->cells.clear(); }
 
 int32_t Context::seq_pos_max(int32_t seq_id) const {

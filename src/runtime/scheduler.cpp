@@ -161,25 +161,45 @@ struct Scheduler::Impl {
       std::unique_ptr<Job> job = std::move(queue.front());
       queue.pop_front();
       const std::vector<int32_t>& prompt = job->request.prompt;
+      const auto shared_prefix = [&](const Slot& slot) {
+        const size_t limit = std::min(slot.cached.size(), prompt.size());
+        return static_cast<size_t>(
+            std::mismatch(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(limit), slot.cached.begin()).first -
+            prompt.begin());
+      };
       Slot* best = nullptr;
       size_t best_shared = 0;
       for (Slot& slot : slots) {
         if (slot.job) continue;
-        const size_t limit = std::min(slot.cached.size(), prompt.size());
-        const size_t shared = static_cast<size_t>(
-            std::mismatch(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(limit), slot.cached.begin())
-                .first -
-            prompt.begin());
+        const size_t shared = shared_prefix(slot);
         // Among equal prefixes, the slot caching the fewest tokens: what the others hold may serve a later request.
         if (!best || shared > best_shared || (shared == best_shared && slot.cached.size() < best->cached.size())) {
           best = &slot;
           best_shared = shared;
         }
       }
+      // Another slot, busy or not, may hold a longer prefix (a system prompt many requests share): its cells are
+      // copied in, the same bits, rather than computed again.
+      const Slot* donor = nullptr;
+      size_t donor_shared = best_shared;
+      for (const Slot& slot : slots) {
+        if (&slot == best) continue;
+        const size_t shared = shared_prefix(slot);
+        if (shared > donor_shared) {
+          donor = &slot;
+          donor_shared = shared;
+        }
+      }
       // The last prompt token is always decoded again: its logits give the first generated token.
-      const size_t reused = std::min(best_shared, prompt.size() - 1);
-      context.remove(best->seq_id, static_cast<int32_t>(reused), -1);
-      best->cached.resize(reused);
+      const size_t reused = std::min(donor ? donor_shared : best_shared, prompt.size() - 1);
+      if (donor != nullptr && reused > best_shared) {
+        context.remove(best->seq_id, 0, -1);
+        context.copy_prefix(donor->seq_id, best->seq_id, static_cast<int32_t>(reused));
+        best->cached.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(reused));
+      } else {
+        context.remove(best->seq_id, static_cast<int32_t>(reused), -1);
+        best->cached.resize(reused);
+      }
       job->prompt_done = reused;
       job->result.cached_tokens = static_cast<int32_t>(reused);
       job->result.queue_ms = ms_between(job->submitted, now);

@@ -189,6 +189,27 @@ TEST(Context, RemovedPositionsCanBeDecodedAgain) {
   EXPECT_LE(max_difference(after_edit, decode_batch(fresh, new_tail, 0, 5)), 1e-4f);
 }
 
+TEST(Context, ACopiedPrefixGivesTheBitsOfOneDecodedInPlace) {
+  const auto text = demo_tokens("The quick brown fox jumps over the lazy dog");
+  const std::vector<int32_t> prefix(text.begin(), text.begin() + 6);
+  const std::vector<int32_t> tail(text.begin() + 6, text.end());
+  Context ctx(demo_model(), options(64, 32, 3));
+  decode_batch(ctx, text, 0);                            // sequence 0 holds the whole text
+  ctx.copy_prefix(0, 1, static_cast<int32_t>(prefix.size()));
+  EXPECT_EQ(ctx.seq_length(1), static_cast<int32_t>(prefix.size()));
+  const Logits copied = decode_batch(ctx, tail, 1, static_cast<int32_t>(prefix.size()));
+  decode_batch(ctx, prefix, 2);
+  const Logits computed = decode_batch(ctx, tail, 2, static_cast<int32_t>(prefix.size()));
+  EXPECT_EQ(copied, computed);  // bit for bit
+  // Refused, changing nothing: a source without the prefix, a target that holds it, too few free cells.
+  EXPECT_THROW(ctx.copy_prefix(1, 0, 40), std::invalid_argument);
+  EXPECT_THROW(ctx.copy_prefix(0, 1, 3), std::invalid_argument);
+  Context small(demo_model(), options(12, 12, 2));
+  decode_batch(small, std::vector<int32_t>(text.begin(), text.begin() + 8), 0);
+  EXPECT_THROW(small.copy_prefix(0, 1, 8), ContextFullError);
+  EXPECT_EQ(small.seq_length(1), 0);
+}
+
 TEST(Context, ShiftedTokensBehaveAsIfDecodedAtTheirNewPositions) {
   const auto tokens = demo_tokens("Python's standard library is very extensive");
   const std::vector<int32_t> head(tokens.begin(), tokens.end() - 1);

@@ -256,6 +256,29 @@ TEST(Scheduler, ASharedPrefixIsReusedWithoutChangingTheTokens) {
   EXPECT_EQ(scheduler.stats().cached_tokens, shared + second.prompt.size() - 1);
 }
 
+TEST(Scheduler, APrefixAnotherSlotHoldsIsCopiedNotComputed) {
+  Scheduler scheduler(demo_model(), small_options(2));
+  // A long shared "system prompt", then different questions; the first request is still generating when the
+  // second arrives, so the second's slot gets the prefix from the busy one.
+  const std::string system = "You are a helpful assistant who answers questions about Python and Debian packages.";
+  GenerationRequest first = request(system + " What is pip?", 40);
+  first.ignore_eos = true;
+  const GenerationRequest second = request(system + " What is apt?", 8);
+  const size_t shared = static_cast<size_t>(
+      std::mismatch(second.prompt.begin(), second.prompt.end(), first.prompt.begin()).first - second.prompt.begin());
+  ASSERT_GT(shared, 10u);
+  auto first_sink = std::make_shared<RecordingSink>();
+  scheduler.submit(first, first_sink);
+  while (first_sink->tokens().empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto second_sink = std::make_shared<RecordingSink>();
+  scheduler.submit(second, second_sink);
+  const GenerationResult result = second_sink->wait();
+  EXPECT_EQ(result.cached_tokens, static_cast<int32_t>(shared));
+  EXPECT_EQ(second_sink->tokens(), generate_alone(second).tokens);
+  first_sink->wait();
+  EXPECT_EQ(first_sink->tokens(), generate_alone(first).tokens);
+}
+
 TEST(Scheduler, ARequestGoesToTheSlotWithTheLongestSharedPrefix) {
   Scheduler scheduler(demo_model(), small_options(2));
   // Without the BOS every prompt starts with, so that `a` and `b` share nothing.
