@@ -97,8 +97,10 @@ class Vocabulary {
  public:
   // pieces[id]: the bytes token id stands for; end_of_generation[id]: the token ends a generation.
   Vocabulary(std::vector<std::string> pieces, std::vector<bool> end_of_generation);
-  // Pieces as Tokenizer::token_to_piece(id, false), end of generation as Tokenizer::is_eog.
-  static std::shared_ptr<const Vocabulary> from_tokenizer(const tokenizer::Tokenizer& tokenizer);
+  // Pieces as Tokenizer::token_to_piece(id, show_special), end of generation as Tokenizer::is_eog. With
+  // show_special, control tokens stand for their text (a grammar can then write a marker such as
+  // "<|tool_call_begin|>" as the one token the model knows it by).
+  static std::shared_ptr<const Vocabulary> from_tokenizer(const tokenizer::Tokenizer& tokenizer, bool show_special = false);
 
   std::size_t size() const { return pieces_.size(); }
   const std::string& piece(TokenId id) const { return pieces_[static_cast<std::size_t>(id)]; }

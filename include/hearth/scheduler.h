@@ -66,7 +66,8 @@ struct GenerationRequest {
   };
   std::optional<TriggeredGrammar> triggered_grammar;
   // Control tokens' text is part of the generated text (tool-call and reasoning markers that are control tokens,
-  // e.g. Llama 3's <|python_tag|>); end-of-generation tokens never are.
+  // e.g. Llama 3's <|python_tag|>); end-of-generation tokens never are. A grammar then sees that text too: a
+  // literal "<|python_tag|>" in it can be the control token.
   bool show_special_tokens = false;
 };
 

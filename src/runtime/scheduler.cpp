@@ -55,13 +55,17 @@ struct Scheduler::Impl {
   MemoryReport memory;
   std::vector<int32_t> end_of_generation_tokens;  // banned for ignore_eos
 
-  // The vocabulary's token trie for grammars, built by the first request with one (any thread).
-  std::shared_ptr<const grammar::Vocabulary> grammar_vocabulary() {
-    std::call_once(vocabulary_built, [this] { vocabulary = grammar::Vocabulary::from_tokenizer(model->tokenizer()); });
-    return vocabulary;
+  // The vocabulary's token trie for grammars, built by the first request with one (any thread): with control
+  // tokens as their text for requests that show them (the grammar sees the text the client gets), else without.
+  std::shared_ptr<const grammar::Vocabulary> grammar_vocabulary(bool show_special) {
+    const int which = show_special ? 1 : 0;
+    std::call_once(vocabulary_built[which], [this, which, show_special] {
+      vocabularies[which] = grammar::Vocabulary::from_tokenizer(model->tokenizer(), show_special);
+    });
+    return vocabularies[which];
   }
-  std::once_flag vocabulary_built;
-  std::shared_ptr<const grammar::Vocabulary> vocabulary;
+  std::once_flag vocabulary_built[2];
+  std::shared_ptr<const grammar::Vocabulary> vocabularies[2];
 
   // Guarded by `mutex`.
   mutable std::mutex mutex;
@@ -373,9 +377,10 @@ Scheduler::~Scheduler() {
 
 Scheduler::RequestId Scheduler::submit(GenerationRequest request, std::shared_ptr<GenerationSink> sink) {
   const bool request_has_grammar = request.grammar.has_value() || request.triggered_grammar.has_value();
+  const bool show_special = request.show_special_tokens;
   std::unique_ptr<Job> job = runtime::make_job(std::move(request), std::move(sink), *impl_->model,
                                                impl_->options.slot_context, impl_->end_of_generation_tokens,
-                                               request_has_grammar ? impl_->grammar_vocabulary() : nullptr);
+                                               request_has_grammar ? impl_->grammar_vocabulary(show_special) : nullptr);
   {
     std::lock_guard lock(impl_->mutex);
     if (!impl_->accepting) throw ShuttingDownError("the scheduler is shutting down");

@@ -268,11 +268,11 @@ std::shared_ptr<const CharacterClassTokens> Vocabulary::class_tokens(const std::
   return tokens;
 }
 
-std::shared_ptr<const Vocabulary> Vocabulary::from_tokenizer(const tokenizer::Tokenizer& tokenizer) {
+std::shared_ptr<const Vocabulary> Vocabulary::from_tokenizer(const tokenizer::Tokenizer& tokenizer, bool show_special) {
   std::vector<std::string> pieces(tokenizer.vocab_size());
   std::vector<bool> end_of_generation(tokenizer.vocab_size());
   for (std::size_t id = 0; id < pieces.size(); ++id) {
-    pieces[id] = tokenizer.token_to_piece(static_cast<std::int32_t>(id), false);
+    pieces[id] = tokenizer.token_to_piece(static_cast<std::int32_t>(id), show_special);
     end_of_generation[id] = tokenizer.is_eog(static_cast<std::int32_t>(id));
   }
   return std::make_shared<const Vocabulary>(std::move(pieces), std::move(end_of_generation));

@@ -11,26 +11,6 @@ std::string token_text_or_empty(const tokenizer::Tokenizer& tok, int32_t id) {
   return id == tokenizer::kNoToken ? std::string() : std::string(tok.token_text(id));
 }
 
-bool markers_are_text(const chat::ReplySyntax& syntax, const tokenizer::Tokenizer& tok) {
-  std::vector<std::string_view> literals = {syntax.section_open, syntax.section_close};
-  for (const std::string_view pattern : {syntax.call, syntax.parameter}) {
-    // The literal parts of the pattern: the text between placeholders.
-    std::size_t at = 0;
-    while (at < pattern.size()) {
-      const std::size_t open = pattern.find('{', at);
-      literals.push_back(pattern.substr(at, open == std::string_view::npos ? std::string_view::npos : open - at));
-      if (open == std::string_view::npos) break;
-      at = pattern.find('}', open) + 1;
-    }
-  }
-  for (const std::string_view literal : literals) {
-    for (const int32_t id : tok.tokenize(literal, /*add_special=*/false, /*parse_special=*/true)) {
-      if (tok.token_to_piece(id, /*show_special=*/false).empty()) return false;
-    }
-  }
-  return true;
-}
-
 }  // namespace
 
 Engine::Engine(std::shared_ptr<const Model> model, const SchedulerOptions& options, const std::string& template_source,
@@ -38,7 +18,6 @@ Engine::Engine(std::shared_ptr<const Model> model, const SchedulerOptions& optio
     : model_(model),
       template_(template_source),
       reply_syntax_(chat::detect_reply_syntax(template_source)),
-      markers_are_text_(markers_are_text(reply_syntax_, model->tokenizer())),
       alias_(std::move(alias)),
       created_(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count()),
       scheduler_(std::move(model), options) {}
@@ -84,7 +63,7 @@ Engine::Prepared Engine::build_request(const GenerationParams& params) const {
       prepared.reply.emplace(reply_syntax_, calls ? params.tools : json(), opens_reasoning);
       request.show_special_tokens = true;  // markers may be control tokens
     }
-    if (calls && params.tool_choice == ToolChoice::automatic && !params.grammar && markers_are_text_) {
+    if (calls && params.tool_choice == ToolChoice::automatic && !params.grammar) {
       try {
         chat::TriggeredToolGrammar triggered = chat::triggered_tool_call_grammar(reply_syntax_, params.tools, params.parallel_tool_calls);
         request.triggered_grammar = GenerationRequest::TriggeredGrammar{std::move(triggered.trigger), std::move(triggered.grammar),

@@ -45,9 +45,6 @@ class Engine {
   std::shared_ptr<const Model> model_;
   chat::Template template_;
   chat::ReplySyntax reply_syntax_;
-  // The syntax's markers are ordinary text in this vocabulary (not control tokens, which grammars cannot produce):
-  // then a call the model opens under tool_choice "auto" is held to the tools' schemas by a triggered grammar.
-  bool markers_are_text_;
   std::string alias_;
   int64_t created_;
   Scheduler scheduler_;  // last: its worker stops before the rest goes

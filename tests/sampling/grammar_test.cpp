@@ -450,5 +450,26 @@ TEST_F(GrammarSampling, EndOfGenerationOnlyWhereAccepted) {
   }
 }
 
+// With control tokens as their text, a grammar's marker can be the one token the model knows it by; without, only
+// ordinary tokens spelling it out. End-of-generation tokens stay out of the text either way.
+TEST_F(GrammarSampling, ControlTokensStandForTheirTextWhenShown) {
+  const auto with_special = Vocabulary::from_tokenizer(*tokenizer_, /*show_special=*/true);
+  const std::vector<int32_t> tag = tokenizer_->tokenize("<|start_header_id|>", false, true);
+  ASSERT_EQ(tag.size(), 1u);
+  const Grammar grammar = Grammar::parse(R"(root ::= "<|start_header_id|>" [a-z]+)");
+  EXPECT_TRUE(mask_allows(TokenConstraint(grammar, with_special).allowed(), tag[0]));
+  EXPECT_FALSE(mask_allows(TokenConstraint(grammar, vocabulary_).allowed(), tag[0]));
+  TokenConstraint constraint(grammar, with_special);
+  constraint.accept(tag[0]);
+  EXPECT_TRUE(constraint.matcher().state() != TokenConstraint(grammar, with_special).matcher().state());
+  // "<|eot_id|>" (end of generation) is never text, even where the grammar would take its characters.
+  const TokenConstraint any_text(Grammar::parse(R"(root ::= [^\x00]*)"), with_special);
+  const int32_t eot = tokenizer_->tokenize("<|eot_id|>", false, true).front();
+  ASSERT_TRUE(with_special->is_end_of_generation(eot));
+  EXPECT_TRUE(mask_allows(any_text.allowed(), eot));  // as the end, which the grammar accepts here
+  TokenConstraint closed(Grammar::parse(R"(root ::= "<" [^\x00]+)"), with_special);
+  EXPECT_FALSE(mask_allows(closed.allowed(), eot));  // the text "<|eot_id|>" would fit, the end does not
+}
+
 }  // namespace
 }  // namespace hearth::grammar
