@@ -87,7 +87,7 @@ const weather = {
 };
 const tools = [
   { type: "function", function: { name: "get_weather", description: "Weather for a city", parameters: weather } },
-  { type: "function", function: { name: "get_time", description: "The time in a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } },
+  { type: "function", function: { name: "get_time", description: "The time in a city", parameters: { type: "object", properties: { city: { type: "string", maxLength: 24 } }, required: ["city"] } } },
 ];
 
 function checkWeatherArguments(text) {
