@@ -1,5 +1,6 @@
 #include "server/engine.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -11,6 +12,31 @@ std::string token_text_or_empty(const tokenizer::Tokenizer& tok, int32_t id) {
   return id == tokenizer::kNoToken ? std::string() : std::string(tok.token_text(id));
 }
 
+// What follows an assistant message in the template's rendering, up to the first whitespace; "" when that is
+// nothing, or one end-of-generation token (the model's own stop), or the template cannot render the probe.
+std::string end_of_turn_text(const chat::Template& chat_template, const tokenizer::Tokenizer& tok) {
+  constexpr std::string_view kAnswer = "hearth-probe-answer";
+  chat::ChatRequest request;
+  request.messages = json::array({{{"role", "user"}, {"content", "hearth-probe-question"}},
+                                  {{"role", "assistant"}, {"content", kAnswer}}});
+  request.bos_token = token_text_or_empty(tok, tok.bos());
+  request.eos_token = token_text_or_empty(tok, tok.eos());
+  std::string rendered;
+  try {
+    rendered = chat::apply_chat_template(chat_template, request);
+  } catch (const std::exception&) {
+    return "";
+  }
+  const std::size_t at = rendered.rfind(kAnswer);
+  if (at == std::string::npos) return "";
+  std::string_view rest = std::string_view(rendered).substr(at + kAnswer.size());
+  rest = rest.substr(0, rest.find_first_of(" \n\t\r"));
+  if (rest.empty()) return "";
+  const std::vector<int32_t> tokens = tok.tokenize(rest, /*add_special=*/false, /*parse_special=*/true);
+  if (tokens.size() == 1 && tok.is_eog(tokens[0])) return "";
+  return std::string(rest);
+}
+
 }  // namespace
 
 Engine::Engine(std::shared_ptr<const Model> model, const SchedulerOptions& options, const std::string& template_source,
@@ -18,6 +44,7 @@ Engine::Engine(std::shared_ptr<const Model> model, const SchedulerOptions& optio
     : model_(model),
       template_(template_source),
       reply_syntax_(chat::detect_reply_syntax(template_source)),
+      end_of_turn_(end_of_turn_text(template_, model->tokenizer())),
       alias_(std::move(alias)),
       created_(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count()),
       scheduler_(std::move(model), options) {}
@@ -57,6 +84,12 @@ Engine::Prepared Engine::build_request(const GenerationParams& params) const {
   if (params.endpoint != Endpoint::completions) {
     bool opens_reasoning = false;
     request.prompt = chat_prompt(params, opens_reasoning);
+    if (!end_of_turn_.empty()) {
+      // Shown as text, so that the stop finds it even where it is a control token the vocabulary does not mark
+      // as an end of generation.
+      request.show_special_tokens = true;
+      if (std::find(params.stop.begin(), params.stop.end(), end_of_turn_) == params.stop.end()) request.stop.push_back(end_of_turn_);
+    }
     using ToolChoice = GenerationParams::ToolChoice;
     const bool calls = !params.tools.is_null() && params.tool_choice != ToolChoice::none;
     if (calls || !reply_syntax_.reasoning_open.empty() || params.endpoint == Endpoint::responses) {
@@ -117,7 +150,7 @@ Engine::Prepared Engine::build_request(const GenerationParams& params) const {
   }
   request.max_tokens = static_cast<int32_t>(max_tokens);
   request.sampling = params.sampling;
-  request.stop = params.stop;
+  request.stop.insert(request.stop.begin(), params.stop.begin(), params.stop.end());  // (after the end of turn, above)
   request.ignore_eos = params.ignore_eos;
   if (params.grammar) request.grammar = params.grammar;  // (a required tool call set its own above; never both)
   request.logprobs = params.logprobs;

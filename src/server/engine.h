@@ -45,6 +45,9 @@ class Engine {
   std::shared_ptr<const Model> model_;
   chat::Template template_;
   chat::ReplySyntax reply_syntax_;
+  // The text the template ends an assistant turn with (e.g. "<|im_end|>") where it is not already an
+  // end-of-generation token of the vocabulary: chat replies stop there too, or the model would write the next turn.
+  std::string end_of_turn_;
   std::string alias_;
   int64_t created_;
   Scheduler scheduler_;  // last: its worker stops before the rest goes

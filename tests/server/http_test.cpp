@@ -592,6 +592,24 @@ TEST(Server, ToolCallsFollowToolChoice) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+// A template whose turns end in text the vocabulary has no end-of-generation token for (ChatML's <|im_end|> on
+// a SentencePiece Llama): a chat reply stops there, as it would at the model's own end token.
+TEST(Server, ChatStopsAtTheTemplatesEndOfTurn) {
+  ServerProcess server({"--chat-template", "chatml"});
+  const json messages = {{{"role", "user"}, {"content", "Hi"}}};
+  const HttpReply reply = post(server.port(), "/v1/chat/completions",
+                               {{"messages", messages}, {"max_tokens", 40}, {"grammar", R"(root ::= "Hello<|im_end|>" [a-z]+)"}});
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(reply.body_json()["choices"][0]["message"]["content"], "Hello");
+  EXPECT_EQ(reply.body_json()["choices"][0]["finish_reason"], "stop");
+  // Completions carry on: there is no turn to end.
+  const HttpReply raw = post(server.port(), "/v1/completions",
+                             {{"prompt", "Hi"}, {"max_tokens", 40}, {"grammar", R"(root ::= "Hello<|im_end|>" [a-z]+)"}});
+  ASSERT_EQ(raw.status, 200) << raw.body;
+  EXPECT_TRUE(raw.body_json()["choices"][0]["text"].get<std::string>().starts_with("Hello<|im_end|>")) << raw.body_json()["choices"][0];
+  EXPECT_EQ(server.stop(), 0);
+}
+
 // Reads one response with a Content-Length body from a kept-alive connection; "" on a timeout or a close.
 std::string read_one_response(int fd, std::chrono::milliseconds timeout = 30s) {
   std::string data;
