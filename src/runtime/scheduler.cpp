@@ -298,17 +298,19 @@ struct Scheduler::Impl {
       job.prompt_done += part.n_prompt;
     }
 
-    int32_t finished = 0;
+    std::vector<std::pair<Slot*, FinishReason>> ended;
     for (const auto& [slot, index] : outputs) {
       Job& job = *slot->job;
       job.generating = true;
-      if (const std::optional<FinishReason> reason = emit_token(job, context.logits(index))) {
-        finish(job, *reason);
-        slot->job.reset();
-        ++finished;
-      }
+      if (const std::optional<FinishReason> reason = emit_token(job, context.logits(index))) ended.emplace_back(slot, *reason);
     }
-    count_step(finished, outputs.size());
+    // The step's counts are published before any of its requests is seen to finish (shutdown() returns once the
+    // last one has, and its stats must include that request's tokens).
+    count_step(static_cast<int32_t>(ended.size()), outputs.size());
+    for (const auto& [slot, reason] : ended) {
+      finish(*slot->job, reason);
+      slot->job.reset();
+    }
   }
 
   // Samples the job's next token and delivers its event. Returns the finish reason when it ends the generation
