@@ -10,7 +10,12 @@
 // (tools/peer/grammar_bench.mjs: its generations with the grammar against generations without), and its cost per
 // token is printed beside Hearth's.
 //
-//   bench_grammar [--tokens N] [--generations N] [--peer MODEL.gguf]
+// With --corpus DIR (the JSON-Schema-Test-Suite's draft2020-12 folder, which Debian's
+// libtest-json-schema-acceptance-perl installs under /usr/share/perl5/auto/share/dist/Test-JSON-Schema-Acceptance/
+// tests/draft2020-12), every schema there that compiles is one workload of one generation, and only the totals
+// over the corpus are printed: the per-token mask time over a schema corpus, as MaskBench reports it.
+//
+//   bench_grammar [--tokens N] [--generations N] [--peer MODEL.gguf] [--corpus DIR]
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +30,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "hearth/gguf.h"
 #include "hearth/grammar.h"
@@ -146,11 +152,13 @@ int main(int argc, char** argv) {
   std::size_t tokens = 300;
   std::size_t generations = 5;
   std::string peer_model;
+  std::filesystem::path corpus;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--tokens") tokens = std::stoul(argv[i + 1]);
     else if (flag == "--generations") generations = std::stoul(argv[i + 1]);
     else if (flag == "--peer") peer_model = argv[i + 1];
+    else if (flag == "--corpus") corpus = argv[i + 1];
   }
   const char* env = std::getenv("HEARTH_SHARED");
   const std::filesystem::path shared = env != nullptr && *env != '\0' ? env : HEARTH_SHARED_DIR;
@@ -167,7 +175,7 @@ int main(int argc, char** argv) {
   const std::filesystem::path orders_path = std::filesystem::temp_directory_path() /
                                             fmt::format("bench_grammar_orders_{}.json", ::getpid());
   std::ofstream(orders_path) << kOrdersSchema;
-  const std::vector<Workload> workloads = {
+  std::vector<Workload> workloads = {
       {"json.gbnf", [&] { return Grammar::parse(json_gbnf); }, "--gbnf '" + json_gbnf_path.string() + "'"},
       {"json_object", [] { return hearth::grammar::json_object_grammar(); }},
       {"schema orders (nested objects, arrays)", [] { return hearth::grammar::json_schema_grammar(kOrdersSchema); },
@@ -179,6 +187,33 @@ int main(int argc, char** argv) {
       {"schema tree ($ref recursion)", [] { return hearth::grammar::json_schema_grammar(kTreeSchema); }},
   };
 
+  std::size_t refused = 0;
+  if (!corpus.empty()) {
+    workloads.clear();
+    generations = 1;
+    std::vector<std::filesystem::path> files;
+    for (const auto& entry : std::filesystem::directory_iterator(corpus)) {
+      if (entry.path().extension() == ".json") files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files) {
+      const nlohmann::json groups = nlohmann::json::parse(read_file(file));
+      for (std::size_t g = 0; g < groups.size(); ++g) {
+        const std::string schema = groups[g]["schema"].dump();
+        try {
+          hearth::grammar::json_schema_grammar(schema);
+        } catch (const hearth::grammar::JsonSchemaError&) {
+          ++refused;
+          continue;
+        }
+        workloads.push_back({fmt::format("{} #{}", file.stem().string(), g),
+                             [schema] { return hearth::grammar::json_schema_grammar(schema); }});
+      }
+    }
+    std::printf("%s", fmt::format("corpus {}: {} schemas compile, {} refused\n", corpus.string(), workloads.size(),
+                                  refused).c_str());
+  }
+
   // Random logits, nudged towards pieces that close strings, arrays and objects.
   std::vector<float> bonus(vocabulary->size());
   for (std::size_t id = 0; id < bonus.size(); ++id) {
@@ -188,6 +223,8 @@ int main(int argc, char** argv) {
   params.temperature = 1.0f;
 
   Summary everything;
+  std::vector<double> all_compile_ms;
+  std::vector<std::pair<double, std::string>> slowest;  // corpus: mean mask time per schema
   for (const Workload& workload : workloads) {
     std::vector<double> compile_ms;
     Summary summary;
@@ -230,6 +267,14 @@ int main(int argc, char** argv) {
         }
       }
     }
+    all_compile_ms.insert(all_compile_ms.end(), compile_ms.begin(), compile_ms.end());
+    for (std::vector<double> Summary::*part : {&Summary::masks, &Summary::first_visits, &Summary::overheads}) {
+      (everything.*part).insert((everything.*part).end(), (summary.*part).begin(), (summary.*part).end());
+    }
+    if (!corpus.empty()) {  // only the totals, and which schemas cost most
+      slowest.emplace_back(mean(summary.masks), workload.name);
+      continue;
+    }
     std::sort(compile_ms.begin(), compile_ms.end());
     std::printf("%s", fmt::format("{}: compile {:.2f} ms (median of {}); {} generations, {} ended within {} tokens\n",
                                   workload.name, compile_ms[compile_ms.size() / 2], compile_ms.size(), generations,
@@ -244,12 +289,15 @@ int main(int argc, char** argv) {
                                     mean(summary.masks) + mean(summary.overheads),
                                     peer_overhead_micros(peer_model, workload.peer_arguments, tokens)).c_str());
     }
-    for (std::vector<double> Summary::*part : {&Summary::masks, &Summary::first_visits, &Summary::overheads}) {
-      (everything.*part).insert((everything.*part).end(), (summary.*part).begin(), (summary.*part).end());
-    }
   }
   std::filesystem::remove(orders_path);
-  std::printf("all grammars:\n");
+  std::sort(slowest.rbegin(), slowest.rend());
+  for (std::size_t i = 0; i < slowest.size() && i < 5; ++i) {
+    std::printf("%s", fmt::format("  slowest: {} mean {:.1f} us per token\n", slowest[i].second, slowest[i].first).c_str());
+  }
+  std::sort(all_compile_ms.begin(), all_compile_ms.end());
+  std::printf("%s", fmt::format("all grammars: compile median {:.2f} ms, max {:.2f} ms\n",
+                                all_compile_ms[all_compile_ms.size() / 2], all_compile_ms.back()).c_str());
   report("mask, all", everything.masks);
   report("first visit", everything.first_visits);
   // llama32-1b Q4_K_M generates about 18 tokens/s on 2 threads of the development machine: ~55 ms per token.
