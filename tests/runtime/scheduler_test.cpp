@@ -477,7 +477,8 @@ TEST(Scheduler, AGrammarShapesOnlyItsOwnRequest) {
     EXPECT_GE(value["n"].get<int>(), 1);
     EXPECT_LE(value["n"].get<int>(), 9);
     // Beside it, the same request without the grammar is not bent by it (the demo model writes no such JSON).
-    const std::string plain = free[i]->text() + free[i]->wait().text;
+    const std::string rest = free[i]->wait().text;  // first: the operands of + may be read in either order
+    const std::string plain = free[i]->text() + rest;
     EXPECT_FALSE(plain.starts_with("{\"answer\"")) << plain;
   }
   GenerationRequest both = request("x", 4);
@@ -494,7 +495,8 @@ TEST(Scheduler, ATriggeredGrammarHoldsOnlyTheTextAfterItsTrigger) {
   GenerationRequest plain = request("The Python interpreter", 24);
   const auto free = std::make_shared<RecordingSink>();
   scheduler.submit(plain, free);
-  const std::string free_text = free->text() + free->wait().text;
+  const std::string free_rest = free->wait().text;  // before text(): it must read the finished generation
+  const std::string free_text = free->text() + free_rest;
   const tokenizer::Tokenizer& tok = demo_model()->tokenizer();
   ASSERT_GE(free->tokens().size(), 2u);
   const std::string first = tok.token_to_piece(free->tokens()[0], false);
@@ -521,7 +523,8 @@ TEST(Scheduler, ATriggeredGrammarHoldsOnlyTheTextAfterItsTrigger) {
                                                                       grammar::Grammar::parse(R"(root ::= "!")"), at_start};
     const auto same = std::make_shared<RecordingSink>();
     scheduler.submit(untouched, same);
-    EXPECT_EQ(same->text() + same->wait().text, free_text) << at_start;
+    const std::string rest = same->wait().text;
+    EXPECT_EQ(same->text() + rest, free_text) << at_start;
   }
   GenerationRequest both = plain;
   both.grammar = grammar::Grammar::parse(R"(root ::= "x")");
