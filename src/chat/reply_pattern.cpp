@@ -21,6 +21,9 @@ bool is_name_char(char c) {
          c == '.';
 }
 
+// Compact JSON text; bytes that are not UTF-8 (a parameter written as raw text may hold any) become U+FFFD.
+std::string compact(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
@@ -172,7 +175,7 @@ class ReplyScanner {
     json arguments = json::object();
     const Outcome outcome = match(call_, pos, call, arguments);
     if (outcome != Outcome::complete) return outcome;
-    if (!arguments.empty() || call.arguments.empty()) call.arguments = arguments.dump();
+    if (!arguments.empty() || call.arguments.empty()) call.arguments = compact(arguments);
     return known_tool(call.name) ? Outcome::complete : Outcome::invalid;
   }
 
@@ -259,7 +262,7 @@ class ReplyScanner {
           if (!object) return Outcome::invalid;
           pos = end;
           if (piece.kind == Kind::args) {
-            call.arguments = object->dump();
+            call.arguments = compact(*object);
             break;
           }
           const auto name = object->find(piece.text);
@@ -269,7 +272,7 @@ class ReplyScanner {
           std::optional<json> args_object = args->is_string() ? object_from(args->get<std::string>())
                                                               : (args->is_object() ? std::optional(*args) : std::nullopt);
           if (!args_object) return Outcome::invalid;
-          call.arguments = args_object->dump();
+          call.arguments = compact(*args_object);
           if (const auto id = object->find("id"); id != object->end() && id->is_string()) call.id = id->get<std::string>();
           break;
         }

@@ -103,6 +103,13 @@ class SchemaCompiler {
     throw JsonSchemaError(pointer, message);
   }
 
+  static bool nullable(const ordered_json& schema, const std::string& pointer) {
+    const auto it = schema.find("nullable");
+    if (it == schema.end()) return false;
+    if (!it->is_boolean()) fail(pointer + "/nullable", "nullable must be true or false");
+    return it->get<bool>();
+  }
+
   // The rule name for what lives at `pointer`, unique.
   std::string reserve_rule(const std::string& pointer, std::string_view suffix = "") {
     std::string base = "s";
@@ -222,7 +229,7 @@ class SchemaCompiler {
     } else {
       types = implied_types(schema);
     }
-    if (schema.value("nullable", false) && std::find(types.begin(), types.end(), "null") == types.end()) {
+    if (nullable(schema, pointer) && std::find(types.begin(), types.end(), "null") == types.end()) {
       types.push_back("null");
     }
     if (types.empty()) return "json-value";
@@ -272,7 +279,7 @@ class SchemaCompiler {
     if (named.empty() || schema.contains("allOf")) return kAll;
     std::set<std::string> types(named.begin(), named.end());
     if (types.contains("number")) types.insert("integer");
-    if (schema.value("nullable", false)) types.insert("null");
+    if (const auto it = schema.find("nullable"); it != schema.end() && it->is_boolean() && it->get<bool>()) types.insert("null");
     return types;
   }
 
@@ -783,7 +790,13 @@ std::string json_schema_to_gbnf(std::string_view schema_json, const JsonSchemaOp
   } catch (const ordered_json::exception& e) {
     throw JsonSchemaError("", fmt::format("the schema is not JSON: {}", e.what()));
   }
-  const std::string gbnf = SchemaCompiler(schema, options).compile();
+  std::string gbnf;
+  try {
+    gbnf = SchemaCompiler(schema, options).compile();
+  } catch (const ordered_json::exception& e) {
+    // A keyword whose value has a type the compiler does not expect (each known one is checked; this is the net).
+    throw JsonSchemaError("", fmt::format("a keyword has a value of the wrong type: {}", e.what()));
+  }
   return options.rule_prefix.empty() ? gbnf : prefix_rule_names(gbnf, options.rule_prefix);
 }
 

@@ -308,6 +308,10 @@ TEST(ToolCalls, ParametersWrittenAsTextTakeTheirSchemasType) {
                                   kTools);
   ASSERT_EQ(reply.calls.size(), 1u);
   EXPECT_EQ(reply.calls[0].arguments, R"({"city":"New York","days":12})");
+  // A value that is not UTF-8 (found by fuzz_tool_calls) becomes U+FFFD in the arguments, not an exception.
+  const Reply raw = parse_reply(coder, "<tool_call>\n<function=get_weather>\n<parameter=city>\n\xff\n</parameter>\n</function>\n</tool_call>", kTools);
+  ASSERT_EQ(raw.calls.size(), 1u);
+  EXPECT_EQ(raw.calls[0].arguments, "{\"city\":\"\xEF\xBF\xBD\"}");
 }
 
 TEST(ToolCalls, EverySyntaxsGrammarWritesCallsThatParse) {

@@ -219,6 +219,7 @@ TEST(JsonSchema, UnsupportedKeywordsAreErrorsNamingWhere) {
   EXPECT_EQ(pointer_of_error(R"({"$ref": "#"})"), "");  // a cycle that consumes nothing
   EXPECT_EQ(pointer_of_error("{not json"), "");
   EXPECT_EQ(pointer_of_error(R"({"type": "string", "maxLength": 100000000})"), "/maxLength");
+  EXPECT_EQ(pointer_of_error(R"({"type": "string", "nullable": "yes"})"), "/nullable");  // found by fuzz_json_schema
   std::string deep;
   for (int i = 0; i < 200; ++i) deep += R"({"items": )";
   deep += "{}" + std::string(200, '}');
