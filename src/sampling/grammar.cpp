@@ -75,21 +75,7 @@ bool Matcher::step(const MatchState& state, std::uint8_t byte, MatchState& next)
   const CompiledRules& rules = grammar_.rules();
   std::uint32_t value = 0;
   std::uint8_t left = 0;  // continuation bytes still missing after this one
-  if (state.continuation_bytes_left == 0) {
-    const std::uint8_t length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xE ? 3 : (byte >> 3) == 0x1E ? 4 : 0;
-    if (length == 0) return false;  // a continuation byte or 0xF8..0xFF cannot start a character
-    value = length == 1 ? byte : byte & (0x7F >> length);
-    left = static_cast<std::uint8_t>(length - 1);
-    if ((length == 2 && value < 2) || (length == 4 && value > 4)) return false;  // overlong, or above U+10FFFF
-  } else {
-    if ((byte & 0xC0) != 0x80) return false;
-    // The second byte decides what the lead alone cannot: overlong forms, surrogates, code points above U+10FFFF.
-    const std::uint32_t lead_bits = state.partial_code_point;
-    if (state.continuation_bytes_left == 2 && ((lead_bits == 0 && byte < 0xA0) || (lead_bits == 0xD && byte >= 0xA0))) return false;
-    if (state.continuation_bytes_left == 3 && ((lead_bits == 0 && byte < 0x90) || (lead_bits == 4 && byte >= 0x90))) return false;
-    value = (state.partial_code_point << 6) | (byte & 0x3F);
-    left = static_cast<std::uint8_t>(state.continuation_bytes_left - 1);
-  }
+  if (!utf8_step(state.partial_code_point, state.continuation_bytes_left, byte, value, left)) return false;
   if (left > 0) {
     // Inside a character: keep the stacks whose top admits some character that starts with these bits.
     const unsigned shift = 6u * left;

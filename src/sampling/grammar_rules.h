@@ -76,4 +76,25 @@ inline bool contains(const std::vector<CodePointRange>& set, char32_t code_point
   return it != set.begin() && code_point <= std::prev(it)->last;
 }
 
+// One byte of UTF-8 on top of a character begun (`partial` bits, `missing` continuation bytes, 0 for none):
+// false for a byte no valid UTF-8 has there (overlong forms, surrogates, code points above U+10FFFF); else the
+// bits so far in `value` and the continuation bytes still missing after this one in `left`.
+inline bool utf8_step(std::uint32_t partial, std::uint8_t missing, std::uint8_t byte, std::uint32_t& value,
+                      std::uint8_t& left) {
+  if (missing == 0) {
+    const std::uint8_t length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xE ? 3 : (byte >> 3) == 0x1E ? 4 : 0;
+    if (length == 0) return false;  // a continuation byte or 0xF8..0xFF cannot start a character
+    value = length == 1 ? byte : byte & (0x7F >> length);
+    left = static_cast<std::uint8_t>(length - 1);
+    return !((length == 2 && value < 2) || (length == 4 && value > 4));  // overlong, or above U+10FFFF
+  }
+  if ((byte & 0xC0) != 0x80) return false;
+  // The second byte decides what the lead alone cannot: overlong forms, surrogates, code points above U+10FFFF.
+  if (missing == 2 && ((partial == 0 && byte < 0xA0) || (partial == 0xD && byte >= 0xA0))) return false;
+  if (missing == 3 && ((partial == 0 && byte < 0x90) || (partial == 4 && byte >= 0x90))) return false;
+  value = (partial << 6) | (byte & 0x3F);
+  left = static_cast<std::uint8_t>(missing - 1);
+  return true;
+}
+
 }  // namespace hearth::grammar

@@ -92,20 +92,7 @@ bool StackStepper::step(const FlatStacks& state, std::uint8_t byte, FlatStacks& 
   next.clear();
   std::uint32_t value = 0;
   std::uint8_t left = 0;  // continuation bytes still missing after this one
-  if (state.continuation_bytes_left == 0) {
-    const std::uint8_t length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xE ? 3 : (byte >> 3) == 0x1E ? 4 : 0;
-    if (length == 0) return false;
-    value = length == 1 ? byte : byte & (0x7F >> length);
-    left = static_cast<std::uint8_t>(length - 1);
-    if ((length == 2 && value < 2) || (length == 4 && value > 4)) return false;
-  } else {
-    if ((byte & 0xC0) != 0x80) return false;
-    const std::uint32_t lead_bits = state.partial_code_point;
-    if (state.continuation_bytes_left == 2 && ((lead_bits == 0 && byte < 0xA0) || (lead_bits == 0xD && byte >= 0xA0))) return false;
-    if (state.continuation_bytes_left == 3 && ((lead_bits == 0 && byte < 0x90) || (lead_bits == 4 && byte >= 0x90))) return false;
-    value = (state.partial_code_point << 6) | (byte & 0x3F);
-    left = static_cast<std::uint8_t>(state.continuation_bytes_left - 1);
-  }
+  if (!utf8_step(state.partial_code_point, state.continuation_bytes_left, byte, value, left)) return false;
   // A byte that starts a character (ASCII or a lead) is one lookup; a continuation byte asks the element.
   const bool starts = state.continuation_bytes_left == 0;
   if (left > 0) {
