@@ -20,8 +20,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -69,6 +71,11 @@ struct GenerationRequest {
   // e.g. Llama 3's <|python_tag|>); end-of-generation tokens never are. A grammar then sees that text too: a
   // literal "<|python_tag|>" in it can be the control token.
   bool show_special_tokens = false;
+  // Rewrites each next-token row of logits before the sampler sees it, given the tokens so far (prompt, then
+  // generated): a caller's own sampling rule (the Python package's logits processors). Runs on the scheduler's
+  // thread, between steps of every request; logprobs still report the model's own distribution. An exception it
+  // throws ends the request with FinishReason::error and its message.
+  std::function<void(std::span<const int32_t> tokens, std::span<float> logits)> logits_processor;
 };
 
 struct TokenLogprob {

@@ -6,6 +6,7 @@
 #include "cli/input_files.h"
 #include "hearth/chat.h"
 #include "hearth/gguf.h"
+#include "hearth/model_chat.h"
 
 namespace hearth::cli {
 
@@ -13,15 +14,13 @@ std::string chat_template_source(const char* command, const std::string& templat
                                  const std::string& template_file, const Model& model) {
   if (!template_file.empty()) return read_text_file(template_file, "template file");
   if (!template_name.empty()) return std::string(chat::builtin_template(template_name));
-  const gguf::File& file = model.file();
-  if (file.contains("tokenizer.chat_template")) {
-    return std::string(file.get<std::string_view>("tokenizer.chat_template"));  // its error names the key
+  std::string_view fallback;
+  std::string source = chat::model_template_source(model.file(), model.info().architecture, &fallback);
+  if (!fallback.empty()) {
+    std::fprintf(stderr, "hearth %s: the model has no chat template; using the built-in '%.*s' template\n", command,
+                 static_cast<int>(fallback.size()), fallback.data());
   }
-  const bool bpe = file.get_or<std::string>("tokenizer.ggml.model", "") == "gpt2";
-  const std::string_view fallback = chat::fallback_template_name(model.info().architecture, bpe);
-  std::fprintf(stderr, "hearth %s: the model has no chat template; using the built-in '%.*s' template\n", command,
-               static_cast<int>(fallback.size()), fallback.data());
-  return std::string(chat::builtin_template(fallback));
+  return source;
 }
 
 }  // namespace hearth::cli

@@ -319,7 +319,7 @@ struct Scheduler::Impl {
     NextToken next;
     try {
       next = next_token(job, logits, model->tokenizer());
-    } catch (const sampling::SamplingError& e) {
+    } catch (const std::exception& e) {  // the sampler cannot draw, or the request's logits processor failed
       job.result.error = e.what();
       return FinishReason::error;
     }

@@ -111,6 +111,7 @@ std::unique_ptr<Job> make_job(GenerationRequest request, std::shared_ptr<Generat
                                        .detokenizer = tokenizer::StreamingDetokenizer(tok, show_special, false),
                                        .vocabulary = std::move(vocabulary)});
   job->result.prompt_tokens = static_cast<int32_t>(job->request.prompt.size());
+  if (job->request.logits_processor) job->tokens = job->request.prompt;
   return job;
 }
 
@@ -161,7 +162,14 @@ void follow_trigger(Job& job, int32_t token) {
 NextToken next_token(Job& job, std::span<const float> logits, const tokenizer::Tokenizer& tokenizer) {
   NextToken next;
   GenerationEvent& event = next.event;
-  event.token = job.sampler.sample(logits);
+  if (job.request.logits_processor) {
+    job.processed_logits.assign(logits.begin(), logits.end());
+    job.request.logits_processor(job.tokens, job.processed_logits);
+    event.token = job.sampler.sample(job.processed_logits);
+    job.tokens.push_back(event.token);
+  } else {
+    event.token = job.sampler.sample(logits);
+  }
   job.sampler.accept(event.token);
   if (job.request.triggered_grammar) follow_trigger(job, event.token);
   job.last_token = event.token;

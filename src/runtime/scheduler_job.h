@@ -35,6 +35,10 @@ struct Job {
   bool triggered = false;
   bool trigger_armed = true;
 
+  // For request.logits_processor: the prompt and the tokens generated so far, and the rewritten row.
+  std::vector<int32_t> tokens;
+  std::vector<float> processed_logits;
+
   size_t prompt_done = 0;   // prompt tokens in the slot's cache (reused or decoded)
   bool generating = false;  // the prompt is decoded; `last_token` is the next one to decode
   int32_t last_token = 0;
@@ -54,7 +58,8 @@ struct NextToken {
   std::optional<FinishReason> finish;  // set when this token ends the generation (job.result.text then holds the rest)
 };
 // Samples the job's next token from its logits row, with logprobs when asked, and runs the stop rules.
-// Throws sampling::SamplingError when the sampler cannot draw (every candidate banned).
+// Throws sampling::SamplingError when the sampler cannot draw (every candidate banned), and what the request's
+// logits processor throws.
 NextToken next_token(Job& job, std::span<const float> logits, const tokenizer::Tokenizer& tokenizer);
 
 }  // namespace hearth::runtime

@@ -6,75 +6,43 @@
 #include <fmt/format.h>
 
 namespace hearth::server {
-namespace {
-
-std::string token_text_or_empty(const tokenizer::Tokenizer& tok, int32_t id) {
-  return id == tokenizer::kNoToken ? std::string() : std::string(tok.token_text(id));
-}
-
-// What follows an assistant message in the template's rendering, up to the first whitespace; "" when that is
-// nothing, or one end-of-generation token (the model's own stop), or the template cannot render the probe.
-std::string end_of_turn_text(const chat::Template& chat_template, const tokenizer::Tokenizer& tok) {
-  constexpr std::string_view kAnswer = "hearth-probe-answer";
-  chat::ChatRequest request;
-  request.messages = json::array({{{"role", "user"}, {"content", "hearth-probe-question"}},
-                                  {{"role", "assistant"}, {"content", kAnswer}}});
-  request.bos_token = token_text_or_empty(tok, tok.bos());
-  request.eos_token = token_text_or_empty(tok, tok.eos());
-  std::string rendered;
-  try {
-    rendered = chat::apply_chat_template(chat_template, request);
-  } catch (const std::exception&) {
-    return "";
-  }
-  const std::size_t at = rendered.rfind(kAnswer);
-  if (at == std::string::npos) return "";
-  std::string_view rest = std::string_view(rendered).substr(at + kAnswer.size());
-  rest = rest.substr(0, rest.find_first_of(" \n\t\r"));
-  if (rest.empty()) return "";
-  const std::vector<int32_t> tokens = tok.tokenize(rest, /*add_special=*/false, /*parse_special=*/true);
-  if (tokens.size() == 1 && tok.is_eog(tokens[0])) return "";
-  return std::string(rest);
-}
-
-}  // namespace
-
 Engine::Engine(std::shared_ptr<const Model> model, const SchedulerOptions& options, const std::string& template_source,
                std::string alias)
     : model_(model),
-      template_(template_source),
-      reply_syntax_(chat::detect_reply_syntax(template_source)),
-      end_of_turn_(end_of_turn_text(template_, model->tokenizer())),
+      chat_(model->tokenizer(), template_source),
       alias_(std::move(alias)),
       created_(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count()),
       scheduler_(std::move(model), options) {}
 
-std::vector<int32_t> Engine::chat_prompt(const GenerationParams& params, bool& opens_reasoning) const {
-  const tokenizer::Tokenizer& tok = model_->tokenizer();
-  chat::ChatRequest request;
-  request.messages = params.messages;
-  request.tools = params.tools;
-  request.add_generation_prompt = true;
-  request.bos_token = token_text_or_empty(tok, tok.bos());
-  request.eos_token = token_text_or_empty(tok, tok.eos());
-  std::string prompt;
+void Engine::prepare_chat(const GenerationParams& params, Prepared& prepared) const {
+  GenerationRequest& request = prepared.request;
+  chat::ChatGeneration generation;
   try {
-    prompt = chat::apply_chat_template(template_, request);
+    generation = chat_.prepare(params.messages, params.tools,
+                               {.choice = params.tool_choice,
+                                .function = params.tool_choice_function,
+                                .parallel = params.parallel_tool_calls,
+                                .always_parse = params.endpoint == Endpoint::responses});
   } catch (const chat::TemplateError& e) {
     throw bad_request(fmt::format("the chat template rejected the conversation: {}", e.message()), "messages");
+  } catch (const grammar::GrammarError& e) {
+    throw bad_request(e.what(), "tools");
   } catch (const std::invalid_argument& e) {
     throw bad_request(fmt::format("malformed messages: {}", e.what()), "messages");
   }
-  std::string_view end = prompt;
-  while (!end.empty() && (end.back() == '\n' || end.back() == ' ')) end.remove_suffix(1);
-  opens_reasoning = !reply_syntax_.reasoning_open.empty() && end.ends_with(reply_syntax_.reasoning_open);
-  // As `hearth chat`: the template writes the special tokens it wants as text, so they are parsed, not added; a BOS
-  // the model needs but the template leaves out goes in front.
-  std::vector<int32_t> tokens = tok.tokenize(prompt, /*add_special=*/false, /*parse_special=*/true);
-  if (tok.add_bos() && tok.bos() != tokenizer::kNoToken && (tokens.empty() || tokens.front() != tok.bos())) {
-    tokens.insert(tokens.begin(), tok.bos());
+  request.prompt = std::move(generation.prompt);
+  for (std::string& stop : generation.stop) {
+    if (std::find(params.stop.begin(), params.stop.end(), stop) == params.stop.end()) request.stop.push_back(std::move(stop));
   }
-  return tokens;
+  request.show_special_tokens = generation.show_special_tokens;
+  prepared.reply = std::move(generation.parser);
+  // A response_format or grammar of the request's own leaves free text free of the tools' trigger.
+  if (generation.triggered_grammar && !params.grammar) {
+    request.triggered_grammar = GenerationRequest::TriggeredGrammar{std::move(generation.triggered_grammar->trigger),
+                                                                    std::move(generation.triggered_grammar->grammar),
+                                                                    generation.triggered_grammar->at_start};
+  }
+  if (generation.grammar) request.grammar = std::move(generation.grammar);
 }
 
 Engine::Prepared Engine::build_request(const GenerationParams& params) const {
@@ -82,40 +50,7 @@ Engine::Prepared Engine::build_request(const GenerationParams& params) const {
   Prepared prepared;
   GenerationRequest& request = prepared.request;
   if (params.endpoint != Endpoint::completions) {
-    bool opens_reasoning = false;
-    request.prompt = chat_prompt(params, opens_reasoning);
-    if (!end_of_turn_.empty()) {
-      // Shown as text, so that the stop finds it even where it is a control token the vocabulary does not mark
-      // as an end of generation.
-      request.show_special_tokens = true;
-      if (std::find(params.stop.begin(), params.stop.end(), end_of_turn_) == params.stop.end()) request.stop.push_back(end_of_turn_);
-    }
-    using ToolChoice = GenerationParams::ToolChoice;
-    const bool calls = !params.tools.is_null() && params.tool_choice != ToolChoice::none;
-    if (calls || !reply_syntax_.reasoning_open.empty() || params.endpoint == Endpoint::responses) {
-      prepared.reply.emplace(reply_syntax_, calls ? params.tools : json(), opens_reasoning);
-      request.show_special_tokens = true;  // markers may be control tokens
-    }
-    if (calls && params.tool_choice == ToolChoice::automatic && !params.grammar) {
-      try {
-        chat::TriggeredToolGrammar triggered = chat::triggered_tool_call_grammar(reply_syntax_, params.tools, params.parallel_tool_calls);
-        request.triggered_grammar = GenerationRequest::TriggeredGrammar{std::move(triggered.trigger), std::move(triggered.grammar),
-                                                                        triggered.at_start};
-      } catch (const grammar::GrammarError& e) {
-        throw bad_request(e.what(), "tools");
-      }
-    }
-    if (params.tool_choice == ToolChoice::required || params.tool_choice == ToolChoice::function) {
-      const std::optional<std::string_view> function =
-          params.tool_choice == ToolChoice::function ? std::optional<std::string_view>(params.tool_choice_function) : std::nullopt;
-      try {
-        // A reasoning block the prompt opened is closed first, so that the calls are calls.
-        request.grammar = chat::tool_call_grammar(reply_syntax_, params.tools, function, params.parallel_tool_calls,
-                                                  opens_reasoning ? reply_syntax_.reasoning_close : std::string_view());
-      } catch (const grammar::GrammarError& e) {
-        throw bad_request(e.what(), "tools");
-      }
-    }
+    prepare_chat(params, prepared);
   } else if (params.prompt_text) {
     // As llama.cpp's server: BOS added where the vocabulary asks for it, special tokens written in the text parsed.
     request.prompt = tok.tokenize(*params.prompt_text, /*add_special=*/true, /*parse_special=*/true);

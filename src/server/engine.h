@@ -6,10 +6,9 @@
 #include <optional>
 #include <string>
 
-#include "hearth/chat.h"
 #include "hearth/model.h"
+#include "hearth/model_chat.h"
 #include "hearth/scheduler.h"
-#include "hearth/tool_calls.h"
 #include "server/request_parsing.h"
 
 namespace hearth::server {
@@ -30,7 +29,7 @@ class Engine {
     std::optional<chat::ReplyParser> reply;
   };
   Prepared build_request(const GenerationParams& params) const;
-  const chat::ReplySyntax& reply_syntax() const { return reply_syntax_; }
+  const chat::ReplySyntax& reply_syntax() const { return chat_.reply_syntax(); }
 
   Scheduler& scheduler() { return scheduler_; }
   const Scheduler& scheduler() const { return scheduler_; }
@@ -39,15 +38,11 @@ class Engine {
   int64_t created() const { return created_; }  // unix seconds when the model was loaded
 
  private:
-  // The rendered prompt's tokens, and whether it ends by opening a reasoning block.
-  std::vector<int32_t> chat_prompt(const GenerationParams& params, bool& opens_reasoning) const;
+  // Chat requests: the prompt and the rules for the reply.
+  void prepare_chat(const GenerationParams& params, Prepared& prepared) const;
 
   std::shared_ptr<const Model> model_;
-  chat::Template template_;
-  chat::ReplySyntax reply_syntax_;
-  // The text the template ends an assistant turn with (e.g. "<|im_end|>") where it is not already an
-  // end-of-generation token of the vocabulary: chat replies stop there too, or the model would write the next turn.
-  std::string end_of_turn_;
+  chat::ModelChat chat_;
   std::string alias_;
   int64_t created_;
   Scheduler scheduler_;  // last: its worker stops before the rest goes

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "hearth/grammar.h"
+#include "hearth/model_chat.h"
 #include "hearth/sampling.h"
 #include "server/api_error.h"
 
@@ -49,7 +50,7 @@ struct GenerationParams {
   std::optional<grammar::Grammar> grammar;
   // tool_choice: "auto" (the default with tools; calls are parsed out of the reply), "none" (the tools are shown
   // to the model, its reply is content), "required" (a grammar makes the reply calls), or one named function.
-  enum class ToolChoice { none, automatic, required, function };
+  using ToolChoice = chat::ToolChoice;
   ToolChoice tool_choice = ToolChoice::automatic;
   std::string tool_choice_function;  // for ToolChoice::function
   bool parallel_tool_calls = true;
