@@ -21,7 +21,9 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 from . import _hearth
 from ._types import ChatCompletion, ChatCompletionChunk, Completion, CompletionChunk
 from .grammar import LlamaGrammar, grammar_for_response_format
-from .processors import LogitsProcessor, ProcessorHook, StoppingCriteria
+from .processors import LogitsProcessor, LogitsProcessorList, ProcessorHook, StoppingCriteria, StoppingCriteriaList
+
+__all__ = ["Llama", "LlamaState", "LlamaGrammar", "LogitsProcessorList", "StoppingCriteriaList", "LLAMA_DEFAULT_SEED"]
 
 LLAMA_DEFAULT_SEED = 0xFFFFFFFF  # llama.cpp's "pick a random seed"
 

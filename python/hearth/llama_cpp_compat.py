@@ -13,7 +13,7 @@ import runpy
 import sys
 import types
 
-from . import grammar, llama
+from . import _types, grammar, llama
 from .grammar import LlamaGrammar
 from .llama import LLAMA_DEFAULT_SEED, Llama, LlamaState
 from .processors import LogitsProcessorList, StoppingCriteriaList
@@ -31,7 +31,7 @@ def install() -> types.ModuleType:
                         "LLAMA_DEFAULT_SEED": LLAMA_DEFAULT_SEED, "__version__": "0.3.0+hearth"}.items():
         setattr(package, name, value)
     sys.modules["llama_cpp"] = package
-    for sub, module in {"llama": llama, "llama_grammar": grammar, "llama_types": llama}.items():
+    for sub, module in {"llama": llama, "llama_grammar": grammar, "llama_types": _types}.items():
         sys.modules[f"llama_cpp.{sub}"] = module
         setattr(package, sub, module)
     return package

@@ -341,12 +341,12 @@ PYBIND11_MODULE(_hearth, m) {
   m.doc() = "Hearth's engine (C++): models, tokenizers, grammars, chat formats and the scheduler";
 
   // Errors: each a subclass of the built-in exception a Python caller would expect.
-  static py::exception<LoadError> load_error(m, "LoadError", PyExc_ValueError);
+  auto& load_error = py::register_exception<LoadError>(m, "LoadError", PyExc_ValueError);
   py::register_exception<gguf::FormatError>(m, "FormatError", load_error.ptr());
   py::register_exception<tokenizer::LoadError>(m, "VocabularyError", load_error.ptr());
   py::register_exception<ContextFullError>(m, "ContextFullError", PyExc_ValueError);
   py::register_exception<ResourceError>(m, "ResourceError", PyExc_MemoryError);
-  static py::exception<grammar::GrammarError> grammar_error(m, "GrammarError", PyExc_ValueError);
+  auto& grammar_error = py::register_exception<grammar::GrammarError>(m, "GrammarError", PyExc_ValueError);
   py::register_exception<grammar::JsonSchemaError>(m, "JsonSchemaError", grammar_error.ptr());
   py::register_exception<chat::TemplateError>(m, "TemplateError", PyExc_ValueError);
   py::register_exception<sampling::SamplingError>(m, "SamplingError", PyExc_ValueError);
