@@ -161,6 +161,9 @@ class Llama:
             self._engine = _hearth.Engine(self._model, n_parallel, self._n_ctx, n_batch, n_threads or 0,
                                           kv_cache_type == "f32")
         self._input_ids: List[int] = []
+        # The engine's clock for the last generation that finished: milliseconds from submission to the start, the
+        # first token and the end.
+        self.last_timings: Dict[str, float] = {}
         self.set_seed(seed)
         if verbose:
             self._report_load(time.perf_counter() - start, n_gpu_layers)
@@ -376,7 +379,27 @@ class Llama:
                 raise plan.hook.error
             raise RuntimeError(f"generation failed: {result['error']}")
         self._input_ids = plan.prompt + generated
+        self.last_timings = {k: result[k] for k in ("queue_ms", "time_to_first_token_ms", "duration_ms")}
         plan.result = result  # type: ignore[attr-defined]
+
+    def generate(self, tokens: Sequence[int], top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05,
+                 typical_p: float = 1.0, temp: float = 0.80, repeat_penalty: float = 1.0, reset: bool = True,
+                 frequency_penalty: float = 0.0, presence_penalty: float = 0.0, tfs_z: float = 1.0,
+                 mirostat_mode: int = 0, mirostat_tau: float = 5.0, mirostat_eta: float = 0.1,
+                 penalize_nl: bool = True, logits_processor: Optional[LogitsProcessor] = None,
+                 stopping_criteria: Optional[StoppingCriteria] = None,
+                 grammar: Optional[LlamaGrammar] = None) -> Iterator[int]:
+        """The tokens that follow ``tokens``, one at a time, until the context is full; an end-of-generation token
+        is yielded and ends it. Stop iterating to stop generating."""
+        plan = self._plan([int(t) for t in tokens], None, temperature=temp, top_p=top_p, min_p=min_p,
+                          typical_p=typical_p, top_k=top_k, repeat_penalty=repeat_penalty,
+                          frequency_penalty=frequency_penalty, presence_penalty=presence_penalty, seed=None,
+                          logit_bias=None, stop=None, logprobs=False, top_logprobs=0, grammar=grammar,
+                          logits_processor=logits_processor, stopping_criteria=stopping_criteria,
+                          mirostat_mode=mirostat_mode)
+        generation = self._submit(plan)
+        for event in self._events(plan, generation):
+            yield event[0]
 
     def _completion_logprobs(self, tokens: List[Tuple[int, str, Any, Any]], offset: int, n_top: int) -> Dict[str, Any]:
         out: Dict[str, Any] = {"tokens": [], "text_offset": [], "token_logprobs": [], "top_logprobs": []}

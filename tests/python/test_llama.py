@@ -43,6 +43,16 @@ def test_the_completion_dict_has_llama_cpp_pythons_shape(llm):
     assert usage["total_tokens"] == usage["prompt_tokens"] + 8
 
 
+def test_generate_yields_the_greedy_tokens(llm):
+    prompt = llm.tokenize(PROMPT.encode())
+    tokens = []
+    for token in llm.generate(prompt, temp=0):
+        tokens.append(token)
+        if len(tokens) == 10:
+            break
+    assert llm.detokenize(tokens, prev_tokens=prompt).decode() == text_of(greedy(llm, max_tokens=10))
+
+
 def test_a_stream_joins_to_the_same_text(llm):
     whole = greedy(llm, max_tokens=30)
     chunks = list(greedy(llm, max_tokens=30, stream=True))
