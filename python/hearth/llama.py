@@ -74,7 +74,8 @@ class Llama:
     """A model loaded for generation.
 
     ``Llama(model_path, n_ctx=512, ...)`` takes llama-cpp-python's arguments. Beyond them: ``n_parallel`` (generations
-    that run at once, batched; default 1) and ``kv_cache_type`` ("f16" or "f32"). Arguments that select llama.cpp
+    that run at once, batched; default 1), ``kv_cache_type`` ("f16" or "f32") and ``chat_template`` (Jinja source
+    to chat with instead of the model's own template). Arguments that select llama.cpp
     machinery Hearth does not have (LoRA adapters, draft models, custom chat handlers, mirostat) raise ``ValueError``
     rather than being ignored; GPU offload (``n_gpu_layers``) is accepted and runs on the CPU.
     """
@@ -126,6 +127,7 @@ class Llama:
         verbose: bool = True,
         n_parallel: int = 1,
         kv_cache_type: str = "f16",
+        chat_template: Optional[str] = None,
     ) -> None:
         for name, value in (("lora_path", lora_path), ("lora_base", lora_base), ("draft_model", draft_model),
                             ("chat_handler", chat_handler), ("tokenizer", tokenizer), ("kv_overrides", kv_overrides)):
@@ -133,6 +135,22 @@ class Llama:
                 raise ValueError(f"{name} is not supported by Hearth")
         if embedding:
             raise ValueError("embedding=True: Hearth does not compute embeddings yet")
+        # Options that would change the model's numbers are refused unless they ask for what Hearth does.
+        changes = {"rope_freq_base": rope_freq_base != 0.0, "rope_freq_scale": rope_freq_scale != 0.0,
+                   "rope_scaling_type": rope_scaling_type not in (None, -1, 0),
+                   "yarn_ext_factor": yarn_ext_factor not in (-1.0, 0.0), "yarn_orig_ctx": yarn_orig_ctx != 0,
+                   "pooling_type": pooling_type not in (None, -1, 0)}
+        for name, changed in changes.items():
+            if changed:
+                raise ValueError(f"{name} is not supported by Hearth (the model's own value is used)")
+        # ggml type ids of the KV cache: 0 f32, 1 f16.
+        for name, value in (("type_k", type_k), ("type_v", type_v)):
+            if value not in (None, 0, 1):
+                raise ValueError(f"{name}={value}: Hearth's KV cache is f16 (1) or f32 (0)")
+        if 0 in (type_k, type_v):
+            if type_k not in (0, None) or type_v not in (0, None):
+                raise ValueError("type_k and type_v must be the same: Hearth keeps keys and values in one precision")
+            kv_cache_type = "f32"
         if kv_cache_type not in ("f16", "f32"):
             raise ValueError(f"kv_cache_type must be 'f16' or 'f32', not {kv_cache_type!r}")
         if n_ctx < 0 or n_batch < 1 or n_parallel < 1:
@@ -147,6 +165,9 @@ class Llama:
         self._model: Optional[_hearth.Model] = None
         self._chat: Optional[_hearth.ModelChat] = None
         self._chat_format = chat_format
+        self._chat_template = chat_template
+        if chat_format is not None and chat_template is not None:
+            raise ValueError("give chat_format or chat_template, not both")
         if not Path(self.model_path).exists():
             raise ValueError(f"Model path does not exist: {self.model_path}")
         start = time.perf_counter()
@@ -210,8 +231,9 @@ class Llama:
     def from_pretrained(cls, repo_id: str, filename: Optional[str] = None, *, local_dir: Optional[str] = None,
                         cache_dir: Optional[str] = None, **kwargs: Any) -> "Llama":
         """A model by its Hugging Face repository and file name, from a local folder: ``local_dir``, ``cache_dir``,
-        then ``$HEARTH_MODELS`` (default ``~/.cache/hearth/models``). Hearth does not download from Python:
-        a file that is not there raises ``FileNotFoundError`` saying where it looked."""
+        then ``$HEARTH_MODELS`` (default ``~/.cache/hearth/models``);
+        a file that is not there is downloaded with huggingface_hub where that is installed, else raises
+        ``FileNotFoundError`` saying where it looked."""
         if not filename:
             raise ValueError("from_pretrained needs a filename (or a glob such as '*q4_k_m.gguf')")
         models = os.environ.get("HEARTH_MODELS", str(Path.home() / ".cache" / "hearth" / "models"))
@@ -221,9 +243,19 @@ class Llama:
                 matches = sorted(candidate.glob(filename)) if candidate.is_dir() else []
                 if matches:
                     return cls(str(matches[0]), **kwargs)
-        raise FileNotFoundError(f"{filename} of {repo_id} is not in {', '.join(str(f) for f in folders)}; "
-                                "Hearth's Python package does not download models: fetch the file, then pass its "
-                                "path to Llama(model_path) or put it in one of those folders")
+        try:
+            import huggingface_hub  # type: ignore[import-not-found]
+        except ImportError:
+            raise FileNotFoundError(f"{filename} of {repo_id} is not in {', '.join(str(f) for f in folders)}, and "
+                                    "huggingface_hub is not installed, so Hearth does not download it: fetch the "
+                                    "file, then pass its path to Llama(model_path) or put it in one of those "
+                                    "folders") from None
+        import fnmatch
+        names = [n for n in huggingface_hub.list_repo_files(repo_id) if fnmatch.fnmatch(n, filename)]
+        if not names:
+            raise FileNotFoundError(f"no file of {repo_id} matches {filename}")
+        path = huggingface_hub.hf_hub_download(repo_id, sorted(names)[0], local_dir=local_dir, cache_dir=cache_dir)
+        return cls(path, **kwargs)
 
     def n_ctx(self) -> int:
         """Tokens one generation may hold: prompt and output together."""
@@ -445,6 +477,8 @@ class Llama:
         <= 0: until the context is full. A prompt and max_tokens over ``n_ctx()`` raise ``ValueError`` naming both."""
         if suffix:
             raise ValueError("suffix (infill) is not supported by Hearth")
+        if tfs_z != 1.0:
+            raise ValueError("tfs_z (tail-free sampling) is not supported by Hearth (nor by llama.cpp any more)")
         plan, generation, echo_text = self._start_completion(prompt, dict(
             max_tokens=max_tokens, temperature=temperature, top_p=top_p, min_p=min_p, typical_p=typical_p, top_k=top_k,
             repeat_penalty=repeat_penalty, frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
@@ -505,7 +539,9 @@ class Llama:
 
     def _model_chat(self) -> "_hearth.ModelChat":
         if self._chat is None:
-            if self._chat_format is None:
+            if self._chat_template is not None:
+                source = self._chat_template
+            elif self._chat_format is None:
                 if self._model is not None:
                     source, _fallback = self._model.chat_template()
                 else:
@@ -579,6 +615,8 @@ class Llama:
         model makes are parsed into ``message["tool_calls"]`` (``tool_choice`` "auto", "none", "required" or
         ``{"type": "function", "function": {"name": ...}}``; "required" and a named function constrain the reply
         to calls). ``response_format`` / ``grammar`` constrain the text. ``max_tokens`` None: the rest of the context."""
+        if tfs_z != 1.0:
+            raise ValueError("tfs_z (tail-free sampling) is not supported by Hearth (nor by llama.cpp any more)")
         if functions and not tools:
             tools = [{"type": "function", "function": f} for f in functions]
             if isinstance(function_call, dict):
@@ -697,22 +735,40 @@ class Llama:
 
     # ---- many at once ---------------------------------------------------------------------------------------------
 
-    def create_completions(self, prompts: Sequence[Union[str, List[int]]], **kwargs: Any) -> List[Completion]:
+    def create_completions(self, prompts: Sequence[Union[str, List[int], Dict[str, Any]]],
+                           **kwargs: Any) -> List[Completion]:
         """create_completion() for each prompt, all submitted at once so that they run batched (``n_parallel`` of
-        them at a time); the results in the prompts' order."""
+        them at a time); the results in the prompts' order. ``kwargs`` apply to every prompt; a prompt given as a
+        dict (``{"prompt": ..., "max_tokens": ..., "stop": ..., "seed": ...}``) overrides them for itself."""
         if kwargs.get("stream"):
             raise ValueError("create_completions does not stream; use create_completion(stream=True) per prompt")
         pending = []
-        for prompt in prompts:
-            pending.append(self._start_completion(prompt, kwargs))
-        return [self._collect_completion(plan, generation, echo, kwargs.get("logprobs"), kwargs.get("model"))
-                for plan, generation, echo in pending]
+        try:
+            for item in prompts:
+                options = dict(kwargs)
+                if isinstance(item, dict):
+                    options.update({k: v for k, v in item.items() if k != "prompt"})
+                    item = item["prompt"]
+                if options.get("stream"):
+                    raise ValueError("create_completions does not stream")
+                pending.append((self._start_completion(item, options), options))
+        except BaseException:
+            for (_plan, generation, _echo), _options in pending:
+                generation.cancel()
+            raise
+        return [self._collect_completion(plan, generation, echo, options.get("logprobs"), options.get("model"))
+                for (plan, generation, echo), options in pending]
 
     def _start_completion(self, prompt: Union[str, List[int]], kwargs: Dict[str, Any]) -> Tuple[_Plan, Any, str]:
         defaults = dict(max_tokens=16, temperature=0.8, top_p=0.95, min_p=0.05, typical_p=1.0, top_k=40,
                         repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, seed=None, logit_bias=None,
                         stop=[], grammar=None, logits_processor=None, stopping_criteria=None, mirostat_mode=0)
-        unknown = set(kwargs) - set(defaults) - {"logprobs", "echo", "model", "stream"}
+        if kwargs.get("suffix"):
+            raise ValueError("suffix (infill) is not supported by Hearth")
+        if kwargs.get("tfs_z", 1.0) != 1.0:
+            raise ValueError("tfs_z (tail-free sampling) is not supported by Hearth (nor by llama.cpp any more)")
+        unknown = set(kwargs) - set(defaults) - {"logprobs", "echo", "model", "stream", "suffix", "tfs_z",
+                                                 "mirostat_tau", "mirostat_eta"}
         if unknown:
             raise TypeError(f"unexpected arguments: {', '.join(sorted(unknown))}")
         options = {**defaults, **{k: v for k, v in kwargs.items() if k in defaults}}

@@ -8,12 +8,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_pip_installs_the_package_into_a_fresh_venv_offline(tmp_path, model_path):
+import pytest
+
+
+@pytest.mark.parametrize("source", ["python", "."], ids=["python-folder", "checkout-root"])
+def test_pip_installs_the_package_into_a_fresh_venv_offline(tmp_path, model_path, source):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
-    install = subprocess.run([str(venv / "bin" / "pip"), "install", "--no-index", str(ROOT / "python")], env=env,
+    install = subprocess.run([str(venv / "bin" / "pip"), "install", "--no-index", str(ROOT / source)], env=env,
                              capture_output=True, text=True, timeout=1200)
     assert install.returncode == 0, install.stdout + install.stderr
     check = subprocess.run([str(venv / "bin" / "python"), "-c",
