@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "hearth/chat.h"
 #include "hearth/context.h"
 #include "hearth/gguf.h"
@@ -191,23 +193,33 @@ py::dict delta_dict(const chat::ReplyDelta& delta) {
   return out;
 }
 
+void set_sampling_option(sampling::SamplingParams& params, const std::string& key, const py::handle& value) {
+  if (key == "temperature") params.temperature = value.cast<float>();
+  else if (key == "top_k") params.top_k = value.cast<int32_t>();
+  else if (key == "top_p") params.top_p = value.cast<float>();
+  else if (key == "min_p") params.min_p = value.cast<float>();
+  else if (key == "typical_p") params.typical_p = value.cast<float>();
+  else if (key == "repeat_penalty") params.repeat_penalty = value.cast<float>();
+  else if (key == "repeat_last_n") params.penalty_last_n = value.cast<int32_t>();
+  else if (key == "frequency_penalty") params.frequency_penalty = value.cast<float>();
+  else if (key == "presence_penalty") params.presence_penalty = value.cast<float>();
+  else if (key == "seed") params.seed = value.cast<uint64_t>();
+  else if (key == "logit_bias") params.logit_bias = value.cast<std::map<int32_t, float>>();
+  else throw py::value_error("unknown sampling option '" + key + "'");
+}
+
 sampling::SamplingParams sampling_params(const py::dict& options) {
   sampling::SamplingParams params;
   for (const auto& [key_object, value] : options) {
     const std::string key = py::cast<std::string>(key_object);
     if (value.is_none()) continue;
-    if (key == "temperature") params.temperature = value.cast<float>();
-    else if (key == "top_k") params.top_k = value.cast<int32_t>();
-    else if (key == "top_p") params.top_p = value.cast<float>();
-    else if (key == "min_p") params.min_p = value.cast<float>();
-    else if (key == "typical_p") params.typical_p = value.cast<float>();
-    else if (key == "repeat_penalty") params.repeat_penalty = value.cast<float>();
-    else if (key == "repeat_last_n") params.penalty_last_n = value.cast<int32_t>();
-    else if (key == "frequency_penalty") params.frequency_penalty = value.cast<float>();
-    else if (key == "presence_penalty") params.presence_penalty = value.cast<float>();
-    else if (key == "seed") params.seed = value.cast<uint64_t>();
-    else if (key == "logit_bias") params.logit_bias = value.cast<std::map<int32_t, float>>();
-    else throw py::value_error("unknown sampling option '" + key + "'");
+    try {
+      set_sampling_option(params, key, value);
+    } catch (const py::cast_error&) {
+      throw py::type_error(fmt::format("{} must be {}, not {}", key,
+                                       key == "logit_bias" ? "a dict of token id to bias" : "a number",
+                                       py::str(py::type::of(value).attr("__name__")).cast<std::string>()));
+    }
   }
   return params;
 }

@@ -321,3 +321,28 @@ def test_unsupported_options_are_refused_not_ignored(model_path, llm):
         hearth.Llama(model_path, lora_path="adapter.gguf", verbose=False)
     with pytest.raises(ValueError, match="mirostat"):
         llm(PROMPT, max_tokens=2, mirostat_mode=2)
+
+
+def test_hostile_arguments_are_clear_errors_and_leave_the_model_healthy(llm):
+    user = [{"role": "user", "content": "x"}]
+    tool = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    cases = [
+        (lambda: llm.create_chat_completion("hello"), ValueError, "dict with a 'role'"),
+        (lambda: llm.create_chat_completion(user, tools={"a": 1}), ValueError, "array"),
+        (lambda: llm.create_chat_completion(user, tools=tool, tool_choice={"type": "function", "function": {"name": "g"}}),
+         ValueError, "no tool is named 'g'"),
+        (lambda: llm.create_chat_completion(user, tool_choice="required"), ValueError, "no tools"),
+        (lambda: llm("x", max_tokens=2, logit_bias={10 ** 6: 1.0}), ValueError, "outside the vocabulary"),
+        (lambda: llm([1, 99999999], max_tokens=2), ValueError, "99999999 is outside the vocabulary"),
+        (lambda: llm("x", max_tokens=2, logprobs=50), ValueError, "0..20"),
+        (lambda: llm("x", max_tokens=2, temperature=float("nan")), hearth.SamplingError, "NaN"),
+        (lambda: llm("x", max_tokens=2, top_k="a"), TypeError, "top_k must be a number, not str"),
+        (lambda: llm.detokenize([10 ** 7]), IndexError, "outside the vocabulary"),
+        (lambda: llm.create_chat_completion(user, response_format={"type": "json_schema", "json_schema": {
+            "schema": {"type": "bogus"}}}), hearth.JsonSchemaError, "bogus"),
+    ]
+    for call, error, message in cases:
+        with pytest.raises(error, match=message):
+            call()
+    assert text_of(llm(b"\xff\xfe\x80 abc", max_tokens=2, temperature=0)) is not None  # any bytes tokenize
+    assert text_of(greedy(llm, max_tokens=3))
