@@ -23,6 +23,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/run_command.h"
+#include "hearth/chat.h"
+#include "hearth/model.h"
+#include "server/engine.h"
+#include "server/server.h"
 
 namespace {
 
@@ -246,6 +250,28 @@ TEST(Server, ModelsHealthTokenize) {
   ASSERT_FALSE(tokens.empty());
   EXPECT_EQ(post(server.port(), "/detokenize", {{"tokens", tokens}}).body_json()["content"], "Hello world");
   EXPECT_EQ(server.stop(), 0);
+}
+
+// In process, so that the moment between listening and the model being loaded can be held open: /health says
+// "loading" (503) and generation routes refuse with a 503 until the engine is set.
+TEST(Server, HealthIs503UntilTheModelIsLoaded) {
+  hearth::server::Server server({.port = 0});
+  server.start();
+  const HttpReply loading = request(server.port(), "GET", "/health");
+  EXPECT_EQ(loading.status, 503);
+  EXPECT_EQ(loading.body_json()["status"], "loading");
+  const HttpReply refused = post(server.port(), "/v1/completions", {{"prompt", "Hi"}, {"max_tokens", 2}});
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_EQ(refused.body_json()["error"]["code"], "model_loading");
+
+  auto model = hearth::Model::load(tiny_model());
+  server.set_engine(std::make_shared<hearth::server::Engine>(model, hearth::SchedulerOptions{.n_parallel = 1, .slot_context = 128},
+                                                             std::string(hearth::chat::builtin_template("chatml")), "tiny"));
+  const HttpReply ready = request(server.port(), "GET", "/health");
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_EQ(ready.body_json()["status"], "ok");
+  EXPECT_EQ(post(server.port(), "/v1/completions", {{"prompt", "Hi"}, {"max_tokens", 2}}).status, 200);
+  server.shutdown(1s);
 }
 
 TEST(Server, CompletionAndChatShapes) {
