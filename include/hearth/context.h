@@ -53,6 +53,9 @@ struct ContextOptions {
   int32_t n_outputs_max = 0;  // most tokens of one decode() that may ask for logits; 0: n_seq_max
   int32_t n_threads = 0;      // 0: one per hardware thread
   KvCacheType kv_type = KvCacheType::f16;
+  // Decoder layers run by the GPU (CUDA device 0): 0 none, the CPU runs everything; -1 (or n_layer and more)
+  // all of them, the whole pass on the GPU. Offloading only some layers is not supported yet.
+  int32_t n_gpu_layers = 0;
 };
 
 // One token of a batch.

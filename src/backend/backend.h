@@ -95,6 +95,10 @@ class Backend {
   virtual std::string_view name() const = 0;
   // Uninitialized memory for activations or the KV cache.
   virtual Buffer allocate(uint64_t bytes) = 0;
+  // Uninitialized memory the operations write and the host reads after synchronize() (the logits).
+  virtual Buffer allocate_host_visible(uint64_t bytes) { return allocate(bytes); }
+  // Waits until every operation called so far has finished (a backend may run them asynchronously).
+  virtual void synchronize() {}
   // Bytes of scratch the backend will hold for these limits (reported before anything is allocated).
   virtual uint64_t workspace_bytes(const WorkspaceLimits& limits) const = 0;
   // Allocates that scratch; operations may only use shapes within the limits last reserved.
@@ -136,5 +140,10 @@ class Backend {
 
 // The CPU backend: reference kernels spread over `n_threads` threads (0: one per hardware thread).
 std::unique_ptr<Backend> make_cpu_backend(int n_threads);
+
+// CUDA GPUs this process can use: 0 without a driver or a device, and in builds without CUDA.
+int cuda_device_count();
+// The CUDA backend on GPU `device`; std::invalid_argument when there is no such GPU or the build has no CUDA.
+std::unique_ptr<Backend> make_cuda_backend(int device);
 
 }  // namespace hearth::backend

@@ -39,6 +39,15 @@ ContextOptions resolve(const ModelInfo& info, ContextOptions options) {
   if (options.n_threads < 0) {
     throw std::invalid_argument(fmt::format("n_threads is {}, expected 0 or more", options.n_threads));
   }
+  if (options.n_gpu_layers < -1) {
+    throw std::invalid_argument(fmt::format("n_gpu_layers is {}, expected -1 (all) or more", options.n_gpu_layers));
+  }
+  if (options.n_gpu_layers > 0 && options.n_gpu_layers < info.n_layer) {
+    throw std::invalid_argument(fmt::format(
+        "n_gpu_layers is {}: offloading part of the model's {} layers is not supported yet; use 0 (CPU) or -1 (all)",
+        options.n_gpu_layers, info.n_layer));
+  }
+  if (options.n_gpu_layers >= info.n_layer) options.n_gpu_layers = -1;
   if (options.n_threads == 0) options.n_threads = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
   return options;
 }
@@ -65,7 +74,7 @@ struct Context::Impl {
         cells(options.n_ctx, options.n_seq_max),
         kv_buffer(backend->allocate(kv_bytes)),
         activations(*backend, model->info(), options.n_batch, std::min(options.n_outputs_max, options.n_batch)),
-        logits(backend->allocate(sizeof(float) * static_cast<uint64_t>(options.n_outputs_max) *
+        logits(backend->allocate_host_visible(sizeof(float) * static_cast<uint64_t>(options.n_outputs_max) *
                                  static_cast<uint64_t>(model->info().n_vocab))) {}
 
   void validate(const Batch& batch) const;
@@ -85,7 +94,7 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& reque
   const uint64_t layer_bytes = static_cast<uint64_t>(options.n_ctx) * (key_row_bytes + value_row_bytes);
   const uint64_t kv_bytes = layer_bytes * static_cast<uint64_t>(info.n_layer);
 
-  auto backend = backend::make_cpu_backend(options.n_threads);
+  auto backend = options.n_gpu_layers != 0 ? backend::make_cuda_backend(0) : backend::make_cpu_backend(options.n_threads);
   const backend::WorkspaceLimits limits{
       .max_weight_cols = std::max({info.n_embd, info.n_ff, info.n_head * info.head_dim_v}),
       .max_tokens = options.n_batch,
@@ -206,6 +215,7 @@ void Context::Impl::run(const Batch& batch, size_t begin, size_t end, int32_t fi
                    {.tokens = tokens, .positions = positions, .cells = token_cells, .groups = groups,
                     .outputs = outputs},
                    activations, logits_rows);
+    backend->synchronize();
   } catch (...) {
     // A failed pass leaves no half-stored tokens behind.
     for (size_t i = begin; i < end; ++i) cells.erase(batch.tokens[i].seq_id, batch.tokens[i].pos);

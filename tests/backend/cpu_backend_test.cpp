@@ -178,5 +178,21 @@ TEST(CpuBackend, RotatingCachedKeysEqualsRotatingAtTheNewPosition) {
   }
 }
 
+// Asking for a GPU where there is none (or in a build without CUDA) is an error naming why, never a CPU run.
+TEST(CudaAvailability, AGpuBackendExistsExactlyWhereADeviceDoes) {
+  if (cuda_device_count() == 0) {
+    try {
+      make_cuda_backend(0);
+      FAIL() << "a CUDA backend was made without a GPU";
+    } catch (const std::invalid_argument& e) {
+      const std::string what = e.what();
+      EXPECT_TRUE(what.find("no CUDA GPU") != std::string::npos || what.find("no CUDA support") != std::string::npos) << what;
+    }
+  } else {
+    EXPECT_EQ(make_cuda_backend(0)->name(), "cuda");
+  }
+  EXPECT_THROW(make_cuda_backend(-1), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace hearth::backend
