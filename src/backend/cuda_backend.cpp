@@ -39,7 +39,7 @@ double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(int device) : device_(device) {
+  explicit CudaBackend(int device) {
     check(cudaSetDevice(device), "selecting the device");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a stream");
   }
@@ -72,7 +72,6 @@ class CudaBackend final : public Backend {
   uint64_t workspace_bytes(const WorkspaceLimits& limits) const override { return 2 * staging_bytes(limits); }
 
   void reserve(const WorkspaceLimits& limits) override {
-    limits_ = limits;
     const uint64_t bytes = staging_bytes(limits);
     void* pinned = nullptr;
     check(cudaHostAlloc(&pinned, bytes, cudaHostAllocDefault), "allocating the staging area");
@@ -258,9 +257,7 @@ class CudaBackend final : public Backend {
     return {layer.type, layer.values, layer.value_row_bytes, layer.value_width};
   }
 
-  int device_;
   cudaStream_t stream_ = nullptr;
-  WorkspaceLimits limits_;
   Buffer staging_host_;
   Buffer staging_device_;
   uint64_t staged_ = 0;

@@ -6,6 +6,7 @@
 
 #include <cuda_fp16.h>
 
+#include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/kernels.h"
 
 namespace hearth::kernels::cuda {
@@ -17,19 +18,10 @@ constexpr int kChunk = 256;
 constexpr int kMaxHeadDim = 256;
 constexpr int kValuesPerThread = kMaxHeadDim / kThreads;
 
-__device__ __forceinline__ float load_value(const CacheRows& c, int64_t cell, int64_t i) {
-  const auto* row = static_cast<const uint8_t*>(c.data) + static_cast<uint64_t>(cell) * c.row_bytes;
-  return c.type == TensorType::F16 ? __half2float(reinterpret_cast<const __half*>(row)[i])
-                                   : reinterpret_cast<const float*>(row)[i];
-}
-
 // The block's maximum (or sum) of v; every thread gets it. `scratch` holds kWarps floats.
 template <bool Max>
 __device__ float block_reduce(float v, float* scratch) {
-  for (int offset = 16; offset > 0; offset /= 2) {
-    const float other = __shfl_xor_sync(0xffffffffu, v, offset);
-    v = Max ? fmaxf(v, other) : v + other;
-  }
+  v = Max ? warp_max(v) : warp_sum(v);
   if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = v;
   __syncthreads();
   float total = scratch[0];
@@ -62,8 +54,8 @@ __global__ void attention_kernel(const float* q, int64_t q_stride, CacheRows key
     for (int j = warp; j < n; j += kWarps) {
       const int32_t cell = visible[first + j];
       float score = 0.0f;
-      for (int64_t d = lane; d < shape.head_dim; d += 32) score += q_head[d] * load_value(keys, cell, key_offset + d);
-      for (int offset = 16; offset > 0; offset /= 2) score += __shfl_xor_sync(0xffffffffu, score, offset);
+      for (int64_t d = lane; d < shape.head_dim; d += 32) score += q_head[d] * cache_value(keys, cell, key_offset + d);
+      score = warp_sum(score);
       if (lane == 0) weights[j] = score * shape.scale;
     }
     __syncthreads();
@@ -83,7 +75,7 @@ __global__ void attention_kernel(const float* q, int64_t q_stride, CacheRows key
       const int64_t d = threadIdx.x + k * kThreads;
       if (d >= shape.head_dim_v) break;
       float sum = 0.0f;
-      for (int j = 0; j < n; ++j) sum += weights[j] * load_value(values, visible[first + j], value_offset + d);
+      for (int j = 0; j < n; ++j) sum += weights[j] * cache_value(values, visible[first + j], value_offset + d);
       acc[k] = acc[k] * correction + sum;
     }
     __syncthreads();  // the next chunk overwrites weights

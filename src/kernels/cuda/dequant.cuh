@@ -41,27 +41,26 @@ struct Chunk<TensorType::F32> {
   }
 };
 
-template <>
-struct Chunk<TensorType::F16> {
+__device__ __forceinline__ float2 to_float2(__half2 pair) { return __half22float2(pair); }
+__device__ __forceinline__ float2 to_float2(__nv_bfloat162 pair) { return __bfloat1622float2(pair); }
+
+// 16-bit floats, read as 16 pairs.
+template <typename Pair>
+struct PairChunk {
   __device__ static void read(const uint8_t* row, int64_t c, float (&v)[32]) {
-    const auto* p = reinterpret_cast<const __half2*>(row) + 16 * c;
+    const auto* p = reinterpret_cast<const Pair*>(row) + 16 * c;
     for (int i = 0; i < 16; ++i) {
-      const float2 f = __half22float2(p[i]);
+      const float2 f = to_float2(p[i]);
       v[2 * i] = f.x, v[2 * i + 1] = f.y;
     }
   }
 };
 
 template <>
-struct Chunk<TensorType::BF16> {
-  __device__ static void read(const uint8_t* row, int64_t c, float (&v)[32]) {
-    const auto* p = reinterpret_cast<const __nv_bfloat162*>(row) + 16 * c;
-    for (int i = 0; i < 16; ++i) {
-      const float2 f = __bfloat1622float2(p[i]);
-      v[2 * i] = f.x, v[2 * i + 1] = f.y;
-    }
-  }
-};
+struct Chunk<TensorType::F16> : PairChunk<__half2> {};
+
+template <>
+struct Chunk<TensorType::BF16> : PairChunk<__nv_bfloat162> {};
 
 // x = d * q (block: f16 d, int8 qs[32]).
 template <>

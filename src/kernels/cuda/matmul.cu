@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kernels/cuda/dequant.cuh"
+#include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/kernels.h"
 
 namespace hearth::kernels::cuda {
@@ -12,11 +13,6 @@ namespace {
 
 constexpr int kWarpsPerBlock = 4;
 constexpr int kTokenTile = 8;
-
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
 
 template <TensorType T, int NT>
 __global__ void matmul_kernel(const uint8_t* w, uint64_t row_bytes, int64_t rows, int64_t cols, const float* x,

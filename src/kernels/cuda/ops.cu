@@ -1,6 +1,7 @@
 // Element-wise and row operations: RMS norm, RoPE, SwiGLU, adds, row copies and the KV cache's row stores.
 #include <cuda_fp16.h>
 
+#include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/kernels.h"
 
 namespace hearth::kernels::cuda {
@@ -16,7 +17,7 @@ __global__ void rms_norm_kernel(const float* x, const float* gain, float eps, fl
   float* yr = y + static_cast<int64_t>(blockIdx.x) * cols;
   float sum = 0.0f;
   for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) sum += xr[i] * xr[i];
-  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+  sum = warp_sum(sum);
   __shared__ float warp_sums[kThreads / 32];
   if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = sum;
   __syncthreads();
@@ -72,21 +73,6 @@ __global__ void copy_rows_kernel(const float* src, int64_t cols, const int32_t* 
   const float* from = src + static_cast<int64_t>(rows[blockIdx.x]) * cols;
   float* to = dst + static_cast<int64_t>(blockIdx.x) * cols;
   for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) to[i] = from[i];
-}
-
-__device__ float cache_value(const CacheRows& c, int64_t cell, int64_t i) {
-  const auto* row = static_cast<const uint8_t*>(c.data) + static_cast<uint64_t>(cell) * c.row_bytes;
-  return c.type == TensorType::F16 ? __half2float(reinterpret_cast<const __half*>(row)[i])
-                                   : reinterpret_cast<const float*>(row)[i];
-}
-
-__device__ void set_cache_value(const CacheRows& c, int64_t cell, int64_t i, float v) {
-  auto* row = static_cast<uint8_t*>(c.data) + static_cast<uint64_t>(cell) * c.row_bytes;
-  if (c.type == TensorType::F16) {
-    reinterpret_cast<__half*>(row)[i] = __float2half_rn(v);
-  } else {
-    reinterpret_cast<float*>(row)[i] = v;
-  }
 }
 
 __global__ void store_rows_kernel(CacheRows cache, const int32_t* cells, const float* src) {
