@@ -67,6 +67,7 @@ class CudaBackend final : public Backend {
   void synchronize() override {
     check(cudaStreamSynchronize(stream_), "running the forward pass");
     staged_ = 0;
+    attention_groups_ = {};  // its staged copies are gone with the rest
   }
 
   uint64_t workspace_bytes(const WorkspaceLimits& limits) const override { return 2 * staging_bytes(limits); }
@@ -78,6 +79,7 @@ class CudaBackend final : public Backend {
     staging_host_ = Buffer(pinned, bytes, free_pinned);
     staging_device_ = device_buffer(bytes, "the staging area");
     staged_ = 0;
+    attention_groups_ = {};
   }
 
   void get_rows(const Weight& table, std::span<const int32_t> ids, Matrix out) override {
@@ -124,19 +126,25 @@ class CudaBackend final : public Backend {
 
   void attention(const Matrix& q, const KvLayer& layer, std::span<const AttentionGroup> groups,
                  const AttentionShape& shape, Matrix out) override {
-    // Every group's cells once, and per query its row and how many of its group's cells it sees.
-    std::vector<int32_t> cells;
-    std::vector<cuda::AttentionQuery> queries;
-    for (const AttentionGroup& group : groups) {
-      const auto first = static_cast<int32_t>(cells.size());
-      cells.insert(cells.end(), group.cells.begin(), group.cells.end());
-      for (size_t i = 0; i < group.queries.size(); ++i) queries.push_back({group.queries[i], first, group.n_visible[i]});
+    // Every layer of a pass attends with the same groups (the same list, at the same address), so they are
+    // flattened and staged once per pass; synchronize() ends the pass.
+    if (groups.data() != attention_groups_.data() || groups.size() != attention_groups_.size()) {
+      // Every group's cells once, and per query its row and how many of its group's cells it sees.
+      std::vector<int32_t> cells;
+      std::vector<cuda::AttentionQuery> queries;
+      for (const AttentionGroup& group : groups) {
+        const auto first = static_cast<int32_t>(cells.size());
+        cells.insert(cells.end(), group.cells.begin(), group.cells.end());
+        for (size_t i = 0; i < group.queries.size(); ++i) queries.push_back({group.queries[i], first, group.n_visible[i]});
+      }
+      make_room(cells.size() * sizeof(int32_t) + queries.size() * sizeof(cuda::AttentionQuery));
+      attention_cells_ = stage(std::span<const int32_t>(cells));
+      attention_queries_ = stage(std::span<const cuda::AttentionQuery>(queries));
+      n_attention_queries_ = static_cast<int64_t>(queries.size());
+      attention_groups_ = groups;
     }
-    make_room(cells.size() * sizeof(int32_t) + queries.size() * sizeof(cuda::AttentionQuery));
-    const int32_t* device_cells = stage(std::span<const int32_t>(cells));
-    const auto* device_queries = stage(std::span<const cuda::AttentionQuery>(queries));
-    cuda::attention(q.data, q.cols, key_rows(layer), value_rows(layer), device_cells, device_queries,
-                    static_cast<int64_t>(queries.size()), shape, out.data, out.cols, stream_);
+    cuda::attention(q.data, q.cols, key_rows(layer), value_rows(layer), attention_cells_, attention_queries_,
+                    n_attention_queries_, shape, out.data, out.cols, stream_);
   }
 
   void rotate_keys(const KvLayer& layer, std::span<const int32_t> cells, std::span<const int32_t> deltas,
@@ -261,6 +269,11 @@ class CudaBackend final : public Backend {
   Buffer staging_host_;
   Buffer staging_device_;
   uint64_t staged_ = 0;
+  // The groups last staged for attention in this pass, and their device copies.
+  std::span<const AttentionGroup> attention_groups_;
+  const int32_t* attention_cells_ = nullptr;
+  const cuda::AttentionQuery* attention_queries_ = nullptr;
+  int64_t n_attention_queries_ = 0;
   std::unordered_map<const void*, ResidentMatrix> matrices_;
   std::unordered_map<const void*, Buffer> vectors_;
 };
