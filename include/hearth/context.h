@@ -53,10 +53,42 @@ struct ContextOptions {
   int32_t n_outputs_max = 0;  // most tokens of one decode() that may ask for logits; 0: n_seq_max
   int32_t n_threads = 0;      // 0: one per hardware thread
   KvCacheType kv_type = KvCacheType::f16;
-  // Decoder layers run by the GPU (CUDA device 0): 0 none, the CPU runs everything; -1 (or n_layer and more)
-  // all of them, the whole pass on the GPU. Offloading only some layers is not supported yet.
+  // Decoder layers run by the GPU (CUDA device 0): 0 none, the CPU runs everything; N the last N layers and the
+  // output projection (the first layers and the embedding lookup stay on the CPU, and the activations cross once
+  // per pass); kAllGpuLayers (or n_layer and more) the whole pass; kAutoGpuLayers as many as the GPU's free memory
+  // holds after the KV cache and scratch (none without a GPU). Asking for GPU layers where there is no GPU is an
+  // std::invalid_argument saying why, never a silent CPU run.
   int32_t n_gpu_layers = 0;
 };
+
+inline constexpr int32_t kAllGpuLayers = -1;
+inline constexpr int32_t kAutoGpuLayers = -2;
+
+// What one device runs and holds for a context, in bytes, decided before anything is allocated.
+struct DevicePlan {
+  std::string device;       // "cpu", "cuda:0 (NVIDIA H200)"
+  int32_t first_layer = 0;  // the decoder layers it runs: [first_layer, end_layer)
+  int32_t end_layer = 0;
+  bool embeddings = false;  // it looks up the token embeddings
+  bool output = false;      // it runs the output norm and projection (the logits)
+  uint64_t weights = 0;     // weights copied into its memory (0 on the CPU, which reads the mapped file)
+  uint64_t kv_cache = 0;
+  uint64_t scratch = 0;     // activations, the backend's workspace and, with the output, the logits
+  std::optional<uint64_t> available;  // its free memory when planned, where it can tell
+
+  uint64_t total() const { return weights + kv_cache + scratch; }
+};
+
+// Where a context's layers run: one entry per device, in the order a forward pass goes through them.
+struct ContextPlan {
+  int32_t n_gpu_layers = 0;  // resolved: 0 .. n_layer
+  std::vector<DevicePlan> devices;
+};
+
+// The plan a Context with these options follows, made the same way (kAutoGpuLayers decided against the free
+// memory now) but allocating nothing: for --dry-run. Throws what the Context constructor throws for options
+// and memory.
+ContextPlan plan_context(const Model& model, const ContextOptions& options);
 
 // One token of a batch.
 struct BatchToken {
@@ -75,11 +107,12 @@ struct Batch {
   bool empty() const { return tokens.empty(); }
 };
 
-// Bytes a context holds besides itself.
+// Bytes a context holds besides itself, over every device it uses (ContextPlan has them per device).
 struct MemoryReport {
   uint64_t weights_mapped = 0;  // the model file, mapped (shared by contexts; pages load as they are used)
+  uint64_t weights_copied = 0;  // weights copied into a GPU's memory (each context holds its own copy)
   uint64_t kv_cache = 0;
-  uint64_t scratch = 0;         // activations, logits and the backend's workspace
+  uint64_t scratch = 0;         // activations, logits and the backends' workspace
 };
 
 class Context {
@@ -125,7 +158,8 @@ class Context {
   int32_t n_vocab() const;
   const ContextOptions& options() const;  // with every 0 replaced by the value chosen
   const Model& model() const;
-  MemoryReport memory() const;
+  MemoryReport memory() const;   // totals over the devices
+  const ContextPlan& plan() const;  // which device runs which layers, and what each holds
 
  private:
   struct Impl;

@@ -9,7 +9,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "hearth/tensor_type.h"
@@ -93,6 +95,10 @@ class Backend {
   virtual ~Backend() = default;
 
   virtual std::string_view name() const = 0;
+  // The device in words for reports: "cpu", "cuda:0 (NVIDIA H200)".
+  virtual std::string description() const { return std::string(name()); }
+  // Bytes of memory this backend can still allocate, where it can tell.
+  virtual std::optional<uint64_t> available_memory() const = 0;
   // Uninitialized memory for activations or the KV cache.
   virtual Buffer allocate(uint64_t bytes) = 0;
   // Uninitialized memory the operations write and the host reads after synchronize() (the logits).
@@ -103,6 +109,19 @@ class Backend {
   virtual uint64_t workspace_bytes(const WorkspaceLimits& limits) const = 0;
   // Allocates that scratch; operations may only use shapes within the limits last reserved.
   virtual void reserve(const WorkspaceLimits& limits) = 0;
+
+  // Bytes of its own memory the backend holds for a weight once uploaded (0 where it reads the mapping).
+  virtual uint64_t resident_bytes(const Weight& w) const = 0;
+  virtual uint64_t resident_bytes(std::span<const float> values) const = 0;
+  // Copies a weight or vector into the backend's memory now rather than when an operation first needs it.
+  virtual void upload(const Weight& w) = 0;
+  virtual void upload(std::span<const float> values) = 0;
+
+  // Copies src into host memory (src.size() floats) once every operation called before has finished.
+  virtual void read(const Matrix& src, float* host) = 0;
+  // Copies dst.size() floats from host memory into dst, after the operations called before; host may be reused
+  // as soon as this returns.
+  virtual void write(const float* host, Matrix dst) = 0;
 
   // out row i = table row ids[i] as f32 (embedding lookup).
   virtual void get_rows(const Weight& table, std::span<const int32_t> ids, Matrix out) = 0;
@@ -143,6 +162,8 @@ std::unique_ptr<Backend> make_cpu_backend(int n_threads);
 
 // CUDA GPUs this process can use: 0 without a driver or a device, and in builds without CUDA.
 int cuda_device_count();
+// Why there is no CUDA GPU to use (no driver, no device, a build without CUDA), for error messages.
+std::string cuda_unavailable_reason();
 // The CUDA backend on GPU `device`; std::invalid_argument when there is no such GPU or the build has no CUDA.
 std::unique_ptr<Backend> make_cuda_backend(int device);
 

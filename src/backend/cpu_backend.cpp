@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "backend/backend.h"
+#include "backend/system_memory.h"
 #include "hearth/numeric_error.h"
 #include "hearth/tensor_type.h"
 #include "kernels/cpu/activations.h"
@@ -36,6 +37,7 @@ class CpuBackend final : public Backend {
       : pool_(n_threads), isa_(cpu::cpu_isa()), swiglu_(cpu::swiglu_kernel(isa_)) {}
 
   std::string_view name() const override { return "cpu"; }
+  std::optional<uint64_t> available_memory() const override { return backend::available_memory(); }
 
   Buffer allocate(uint64_t bytes) override {
     const uint64_t rounded = std::max<uint64_t>(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
@@ -64,6 +66,16 @@ class CpuBackend final : public Backend {
     gathered_keys_ = allocate(sizeof(float) * limits.n_cells * limits.key_width);
     gathered_values_ = allocate(sizeof(float) * limits.n_cells * limits.value_width);
   }
+
+  // Weights are read where the file is mapped.
+  uint64_t resident_bytes(const Weight&) const override { return 0; }
+  uint64_t resident_bytes(std::span<const float>) const override { return 0; }
+  void upload(const Weight&) override {}
+  void upload(std::span<const float>) override {}
+
+  // Operations have finished when they return: host memory is this backend's memory.
+  void read(const Matrix& src, float* host) override { std::memcpy(host, src.data, sizeof(float) * src.size()); }
+  void write(const float* host, Matrix dst) override { std::memcpy(dst.data, host, sizeof(float) * dst.size()); }
 
   void get_rows(const Weight& table, std::span<const int32_t> ids, Matrix out) override {
     const auto quant = as_quant(table);

@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <stdexcept>
 #include <unordered_map>
 #include <vector>
@@ -39,8 +41,11 @@ double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(int device) {
+  explicit CudaBackend(int device) : device_(device) {
     check(cudaSetDevice(device), "selecting the device");
+    cudaDeviceProp properties{};
+    check(cudaGetDeviceProperties(&properties, device), "reading the device's properties");
+    device_name_ = properties.name;
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a stream");
   }
   ~CudaBackend() override {
@@ -49,6 +54,12 @@ class CudaBackend final : public Backend {
   }
 
   std::string_view name() const override { return "cuda"; }
+  std::string description() const override { return fmt::format("cuda:{} ({})", device_, device_name_); }
+  std::optional<uint64_t> available_memory() const override {
+    size_t free_bytes = 0, total_bytes = 0;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) return std::nullopt;
+    return free_bytes;
+  }
 
   Buffer allocate(uint64_t bytes) override { return device_buffer(bytes, "activations or the KV cache"); }
 
@@ -80,6 +91,27 @@ class CudaBackend final : public Backend {
     staging_device_ = device_buffer(bytes, "the staging area");
     staged_ = 0;
     attention_groups_ = {};
+  }
+
+  uint64_t resident_bytes(const Weight& w) const override {
+    const uint64_t row_bytes = cuda::reads_natively(w.type) ? w.row_bytes : 2 * static_cast<uint64_t>(w.cols);
+    return row_bytes * static_cast<uint64_t>(w.rows);
+  }
+  uint64_t resident_bytes(std::span<const float> values) const override { return values.size_bytes(); }
+  void upload(const Weight& w) override { resident(w); }
+  void upload(std::span<const float> values) override {
+    if (!values.empty()) resident(values);
+  }
+
+  void read(const Matrix& src, float* host) override {
+    check(cudaMemcpyAsync(host, src.data, sizeof(float) * src.size(), cudaMemcpyDeviceToHost, stream_),
+          "copying activations to the host");
+    synchronize();
+  }
+  // From pageable memory the copy returns once the host values are staged, so `host` may be reused at once.
+  void write(const float* host, Matrix dst) override {
+    check(cudaMemcpyAsync(dst.data, host, sizeof(float) * dst.size(), cudaMemcpyHostToDevice, stream_),
+          "copying activations to the device");
   }
 
   void get_rows(const Weight& table, std::span<const int32_t> ids, Matrix out) override {
@@ -265,6 +297,8 @@ class CudaBackend final : public Backend {
     return {layer.type, layer.values, layer.value_row_bytes, layer.value_width};
   }
 
+  int device_ = 0;
+  std::string device_name_;
   cudaStream_t stream_ = nullptr;
   Buffer staging_host_;
   Buffer staging_device_;
@@ -289,11 +323,20 @@ int cuda_device_count() {
   return count;
 }
 
+std::string cuda_unavailable_reason() {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status == cudaSuccess && count > 0) return {};
+  cudaGetLastError();
+  return status == cudaSuccess ? std::string("no CUDA GPU is available on this machine")
+                               : fmt::format("no CUDA GPU is available on this machine ({})", cudaGetErrorString(status));
+}
+
 std::unique_ptr<Backend> make_cuda_backend(int device) {
   const int count = cuda_device_count();
+  if (count == 0) throw std::invalid_argument(cuda_unavailable_reason());
   if (device < 0 || device >= count) {
-    throw std::invalid_argument(count == 0 ? std::string("no CUDA GPU is available on this machine")
-                                           : fmt::format("GPU {} does not exist (this machine has {})", device, count));
+    throw std::invalid_argument(fmt::format("GPU {} does not exist (this machine has {})", device, count));
   }
   return std::make_unique<CudaBackend>(device);
 }

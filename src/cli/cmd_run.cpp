@@ -55,7 +55,8 @@ std::optional<grammar::Grammar> output_grammar(const Options& options) {
         options.json_schema ? *options.json_schema : read_text_file(*options.json_schema_file, "JSON Schema file");
     return grammar::json_schema_grammar(
         schema, {.whitespace = options.json_whitespace == "compact" ? grammar::JsonWhitespace::compact
-                                                                    : grammar::JsonWhitespace::flexible});
+                                                                    : grammar::JsonWhitespace::flexible,
+                    .rule_prefix = {}});
   }
   return std::nullopt;
 }

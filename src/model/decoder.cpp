@@ -1,5 +1,7 @@
 #include "model/decoder.h"
 
+#include <algorithm>
+#include <vector>
 
 #include "model/model_impl.h"
 
@@ -95,26 +97,42 @@ void feed_forward_block(const ModelInfo& info, backend::Backend& backend, const 
   backend.add(x, proj);
 }
 
+// The residual rows of a pass, handed from one stage's backend to the next one's: the views of the next stage's
+// activations, holding them.
+Activations::Views hand_over(const Stage& from, const Stage& to, const backend::Matrix& x, int64_t n_tokens,
+                             int64_t n_outputs) {
+  const Activations::Views next = to.activations->views(n_tokens, n_outputs);
+  std::vector<float> host(static_cast<size_t>(x.size()));
+  from.backend->read(x, host.data());
+  to.backend->write(host.data(), next.x);
+  return next;
+}
+
 }  // namespace
 
-void forward(const Model::Impl& model, backend::Backend& backend, std::span<const backend::KvLayer> cache,
-             const ForwardBatch& batch, const Activations& activations, backend::Matrix logits) {
+void forward(const Model::Impl& model, std::span<const Stage> stages, const ForwardBatch& batch, backend::Matrix logits) {
   const ModelInfo& info = model.info;
   const Weights& weights = model.weights;
   const auto n_tokens = static_cast<int64_t>(batch.tokens.size());
   const auto n_outputs = static_cast<int64_t>(batch.outputs.size());
-  const Activations::Views a = activations.views(n_tokens, n_outputs);
+  const auto n_layers = static_cast<int64_t>(weights.layers.size());
+  Activations::Views a = stages.front().activations->views(n_tokens, n_outputs);
 
-  backend.get_rows(weights.token_embd, batch.tokens, a.x);
-  const size_t n_layers = weights.layers.size();
-  for (size_t l = 0; l + 1 < n_layers; ++l) {
-    attention_block(model, backend, weights.layers[l], cache[l], batch, a);
-    feed_forward_block(info, backend, weights.layers[l], a.x, a);
+  stages.front().backend->get_rows(weights.token_embd, batch.tokens, a.x);
+  for (size_t s = 0; s < stages.size(); ++s) {
+    const Stage& stage = stages[s];
+    if (s > 0) a = hand_over(stages[s - 1], stage, a.x, n_tokens, n_outputs);
+    for (int64_t l = stage.first_layer; l < std::min(stage.end_layer, n_layers - 1); ++l) {
+      attention_block(model, *stage.backend, weights.layers[l], stage.layer_cache(l), batch, a);
+      feed_forward_block(info, *stage.backend, weights.layers[l], a.x, a);
+    }
   }
   // The last layer's keys and values are cached for every token, but its feed-forward block and the output
   // projection only matter for the rows whose logits are wanted. llama.cpp cuts the batch at the same point,
   // which also decides how its quantized matmuls group tokens, so the logits keep its bits.
-  attention_block(model, backend, weights.layers.back(), cache.back(), batch, a);
+  const Stage& last = stages.back();
+  backend::Backend& backend = *last.backend;
+  attention_block(model, backend, weights.layers.back(), last.layer_cache(n_layers - 1), batch, a);
   if (n_outputs == 0) return;
   backend.copy_rows(a.x, batch.outputs, a.out_x);
   feed_forward_block(info, backend, weights.layers.back(), a.out_x, a);

@@ -48,9 +48,23 @@ class Activations {
   backend::Buffer buffer_;
 };
 
-// Runs the model over `batch`, storing each token's key and value of every layer in `cache` (one KvLayer per
-// layer) and writing the logits of batch.outputs into `logits` (batch.outputs.size() rows of n_vocab).
-void forward(const Model::Impl& model, backend::Backend& backend, std::span<const backend::KvLayer> cache,
-             const ForwardBatch& batch, const Activations& activations, backend::Matrix logits);
+// Consecutive layers [first_layer, end_layer) that run on one backend, with that backend's activation memory
+// and the cache of those layers.
+struct Stage {
+  backend::Backend* backend = nullptr;
+  int64_t first_layer = 0;
+  int64_t end_layer = 0;
+  const Activations* activations = nullptr;
+  std::span<const backend::KvLayer> cache;  // cache[i] holds layer first_layer + i
+
+  const backend::KvLayer& layer_cache(int64_t layer) const { return cache[static_cast<size_t>(layer - first_layer)]; }
+};
+
+// Runs the model over `batch` through `stages` in order (together they hold every layer once; the first also
+// looks up the embeddings, the last also computes the logits), storing each token's key and value of every layer
+// in its stage's cache and writing the logits of batch.outputs into `logits` (batch.outputs.size() rows of
+// n_vocab, memory the last stage's backend writes). The residual stream crosses from one stage to the next
+// through host memory.
+void forward(const Model::Impl& model, std::span<const Stage> stages, const ForwardBatch& batch, backend::Matrix logits);
 
 }  // namespace hearth::model

@@ -44,6 +44,20 @@ struct LayerWeights {
   backend::Weight ffn_gate, ffn_up, ffn_down;
 };
 
+// Calls on_matrix for every weight matrix of a layer and on_vector for every vector it has (empty ones left
+// out): for code that treats them all alike, such as uploading a layer to a device or sizing it there.
+template <typename OnMatrix, typename OnVector>
+void for_each_tensor(const LayerWeights& layer, OnMatrix&& on_matrix, OnVector&& on_vector) {
+  for (const backend::Weight* w : {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.ffn_gate, &layer.ffn_up,
+                                   &layer.ffn_down}) {
+    on_matrix(*w);
+  }
+  for (const std::span<const float>* v : {&layer.attn_norm, &layer.bq, &layer.bk, &layer.bv, &layer.bo,
+                                          &layer.q_norm, &layer.k_norm, &layer.ffn_norm}) {
+    if (!v->empty()) on_vector(*v);
+  }
+}
+
 struct Weights {
   backend::Weight token_embd;
   std::vector<LayerWeights> layers;

@@ -6,129 +6,104 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
-#include <thread>
 
 #include "backend/backend.h"
 #include "model/decoder.h"
 #include "model/model_impl.h"
+#include "runtime/context_layout.h"
 #include "runtime/kv_cells.h"
-#include "runtime/system_memory.h"
 
 namespace hearth {
-namespace {
-
-constexpr int32_t kDefaultMaxContext = 4096;
-
-double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
-
-// Fills in the defaults and rejects options that cannot work.
-ContextOptions resolve(const ModelInfo& info, ContextOptions options) {
-  if (options.n_ctx < 0) throw std::invalid_argument(fmt::format("n_ctx is {}, expected 0 or more", options.n_ctx));
-  if (options.n_ctx == 0) options.n_ctx = static_cast<int32_t>(std::min<int64_t>(info.n_ctx_train, kDefaultMaxContext));
-  if (options.n_batch < 1) throw std::invalid_argument(fmt::format("n_batch is {}, expected 1 or more", options.n_batch));
-  if (options.n_seq_max < 1) {
-    throw std::invalid_argument(fmt::format("n_seq_max is {}, expected 1 or more", options.n_seq_max));
-  }
-  if (options.n_outputs_max < 0) {
-    throw std::invalid_argument(fmt::format("n_outputs_max is {}, expected 0 or more", options.n_outputs_max));
-  }
-  if (options.n_outputs_max == 0) options.n_outputs_max = options.n_seq_max;
-  // No pass can hold more tokens than the cache has cells.
-  options.n_batch = std::min(options.n_batch, options.n_ctx);
-  options.n_outputs_max = std::min(options.n_outputs_max, options.n_ctx);
-  if (options.n_threads < 0) {
-    throw std::invalid_argument(fmt::format("n_threads is {}, expected 0 or more", options.n_threads));
-  }
-  if (options.n_gpu_layers < -1) {
-    throw std::invalid_argument(fmt::format("n_gpu_layers is {}, expected -1 (all) or more", options.n_gpu_layers));
-  }
-  if (options.n_gpu_layers > 0 && options.n_gpu_layers < info.n_layer) {
-    throw std::invalid_argument(fmt::format(
-        "n_gpu_layers is {}: offloading part of the model's {} layers is not supported yet; use 0 (CPU) or -1 (all)",
-        options.n_gpu_layers, info.n_layer));
-  }
-  if (options.n_gpu_layers >= info.n_layer) options.n_gpu_layers = -1;
-  if (options.n_threads == 0) options.n_threads = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
-  return options;
-}
-
-}  // namespace
 
 struct Context::Impl {
+  // One device's share of the context: its backend, and the cache and activations of its layers.
+  struct Part {
+    std::unique_ptr<backend::Backend> backend;
+    backend::Buffer kv_buffer;
+    std::vector<backend::KvLayer> kv_layers;
+    std::unique_ptr<model::Activations> activations;
+  };
+
   std::shared_ptr<const Model> model;
   ContextOptions options;
-  std::unique_ptr<backend::Backend> backend;
+  ContextPlan plan;
   runtime::KvCells cells;
-  backend::Buffer kv_buffer;
-  std::vector<backend::KvLayer> kv_layers;
-  model::Activations activations;
-  backend::Buffer logits;
-  std::vector<int32_t> output_row;  // per token of the last batch: its row in `logits`, or -1
+  std::vector<Part> parts;
+  std::vector<model::Stage> stages;  // parts[i] as the forward pass sees it
+  backend::Buffer logits;            // written by the last part's backend, read by the host
+  std::vector<int32_t> output_row;   // per token of the last batch: its row in `logits`, or -1
   MemoryReport memory;
 
-  Impl(std::shared_ptr<const Model> model_in, const ContextOptions& options_in, std::unique_ptr<backend::Backend> be,
-       uint64_t kv_bytes)
-      : model(std::move(model_in)),
-        options(options_in),
-        backend(std::move(be)),
-        cells(options.n_ctx, options.n_seq_max),
-        kv_buffer(backend->allocate(kv_bytes)),
-        activations(*backend, model->info(), options.n_batch, std::min(options.n_outputs_max, options.n_batch)),
-        logits(backend->allocate_host_visible(sizeof(float) * static_cast<uint64_t>(options.n_outputs_max) *
-                                 static_cast<uint64_t>(model->info().n_vocab))) {}
+  Impl(std::shared_ptr<const Model> model_in, runtime::ContextLayout layout);
 
   void validate(const Batch& batch) const;
   void run(const Batch& batch, size_t begin, size_t end, int32_t first_output);
 };
 
+Context::Impl::Impl(std::shared_ptr<const Model> model_in, runtime::ContextLayout layout)
+    : model(std::move(model_in)),
+      options(layout.options),
+      plan(runtime::plan_of(layout)),
+      cells(options.n_ctx, options.n_seq_max) {
+  const ModelInfo& info = model->info();
+  const model::Weights& weights = model->impl().weights;
+  const runtime::KvGeometry& kv = layout.kv;
+  memory.weights_mapped = info.file_bytes;
+  for (runtime::LayoutPart& planned : layout.parts) {
+    const DevicePlan& share = planned.plan;
+    Part& part = parts.emplace_back();
+    part.backend = std::move(planned.backend);
+    backend::Backend& be = *part.backend;
+    be.reserve(layout.limits);
+    part.kv_buffer = be.allocate(share.kv_cache);
+    auto* base = static_cast<std::byte*>(part.kv_buffer.data());
+    for (int32_t l = share.first_layer; l < share.end_layer; ++l) {
+      std::byte* keys = base + static_cast<uint64_t>(l - share.first_layer) * kv.layer_bytes;
+      part.kv_layers.push_back({
+          .type = kv.type,
+          .keys = keys,
+          .values = keys + static_cast<uint64_t>(options.n_ctx) * kv.key_row_bytes,
+          .n_cells = options.n_ctx,
+          .key_width = kv.key_width,
+          .value_width = kv.value_width,
+          .key_row_bytes = kv.key_row_bytes,
+          .value_row_bytes = kv.value_row_bytes,
+      });
+    }
+    part.activations = std::make_unique<model::Activations>(be, info, options.n_batch, layout.max_outputs_per_pass);
+    if (share.output) {
+      logits = be.allocate_host_visible(sizeof(float) * static_cast<uint64_t>(options.n_outputs_max) *
+                                        static_cast<uint64_t>(info.n_vocab));
+    }
+    // Weights go to the device now, so that the first decode is not the one that waits for them.
+    for (int32_t l = share.first_layer; l < share.end_layer; ++l) {
+      model::for_each_tensor(
+          weights.layers[static_cast<size_t>(l)], [&](const backend::Weight& w) { be.upload(w); },
+          [&](std::span<const float> v) { be.upload(v); });
+    }
+    if (share.embeddings) be.upload(weights.token_embd);
+    if (share.output) {
+      be.upload(weights.output_norm);
+      be.upload(weights.output);
+    }
+    memory.weights_copied += share.weights;
+    memory.kv_cache += share.kv_cache;
+    memory.scratch += share.scratch;
+  }
+  for (const Part& part : parts) {
+    const DevicePlan& share = plan.devices[stages.size()];
+    stages.push_back({.backend = part.backend.get(),
+                      .first_layer = share.first_layer,
+                      .end_layer = share.end_layer,
+                      .activations = part.activations.get(),
+                      .cache = part.kv_layers});
+  }
+}
+
 Context::Context(std::shared_ptr<const Model> model, const ContextOptions& requested) {
   if (model == nullptr) throw std::invalid_argument("Context needs a model");
-  const ModelInfo& info = model->info();
-  const ContextOptions options = resolve(info, requested);
-
-  const TensorType kv_type = options.kv_type == KvCacheType::f16 ? TensorType::F16 : TensorType::F32;
-  const int64_t key_width = info.n_head_kv * info.head_dim;
-  const int64_t value_width = info.n_head_kv * info.head_dim_v;
-  const uint64_t key_row_bytes = *row_bytes(kv_type, key_width);
-  const uint64_t value_row_bytes = *row_bytes(kv_type, value_width);
-  const uint64_t layer_bytes = static_cast<uint64_t>(options.n_ctx) * (key_row_bytes + value_row_bytes);
-  const uint64_t kv_bytes = layer_bytes * static_cast<uint64_t>(info.n_layer);
-
-  auto backend = options.n_gpu_layers != 0 ? backend::make_cuda_backend(0) : backend::make_cpu_backend(options.n_threads);
-  const backend::WorkspaceLimits limits{
-      .max_weight_cols = std::max({info.n_embd, info.n_ff, info.n_head * info.head_dim_v}),
-      .max_tokens = options.n_batch,
-      .n_cells = options.n_ctx,
-      .key_width = key_width,
-      .value_width = value_width,
-  };
-  const uint64_t scratch = model::Activations::bytes(info, options.n_batch, std::min(options.n_outputs_max, options.n_batch)) +
-                           sizeof(float) * static_cast<uint64_t>(options.n_outputs_max) * static_cast<uint64_t>(info.n_vocab) +
-                           backend->workspace_bytes(limits);
-  if (const auto available = runtime::available_memory(); available && kv_bytes + scratch > *available) {
-    throw ResourceError(fmt::format(
-        "a context of {} tokens needs {:.1f} MiB (KV cache {:.1f} MiB + scratch {:.1f} MiB) but only {:.1f} MiB of "
-        "memory is available; use a smaller context",
-        options.n_ctx, mib(kv_bytes + scratch), mib(kv_bytes), mib(scratch), mib(*available)));
-  }
-  backend->reserve(limits);
-
-  impl_ = std::make_unique<Impl>(std::move(model), options, std::move(backend), kv_bytes);
-  auto* base = static_cast<std::byte*>(impl_->kv_buffer.data());
-  for (int64_t l = 0; l < info.n_layer; ++l) {
-    std::byte* keys = base + static_cast<uint64_t>(l) * layer_bytes;
-    impl_->kv_layers.push_back({
-        .type = kv_type,
-        .keys = keys,
-        .values = keys + static_cast<uint64_t>(options.n_ctx) * key_row_bytes,
-        .n_cells = options.n_ctx,
-        .key_width = key_width,
-        .value_width = value_width,
-        .key_row_bytes = key_row_bytes,
-        .value_row_bytes = value_row_bytes,
-    });
-  }
-  impl_->memory = {.weights_mapped = info.file_bytes, .kv_cache = kv_bytes, .scratch = scratch};
+  runtime::ContextLayout layout = runtime::lay_out(*model, requested);
+  impl_ = std::make_unique<Impl>(std::move(model), std::move(layout));
 }
 
 Context::~Context() = default;
@@ -211,11 +186,11 @@ void Context::Impl::run(const Batch& batch, size_t begin, size_t end, int32_t fi
     const int64_t n_vocab = model->info().n_vocab;
     const backend::Matrix logits_rows{logits.floats() + first_output * n_vocab, static_cast<int64_t>(outputs.size()),
                                       n_vocab};
-    model::forward(model->impl(), *backend, kv_layers,
+    model::forward(model->impl(), stages,
                    {.tokens = tokens, .positions = positions, .cells = token_cells, .groups = groups,
                     .outputs = outputs},
-                   activations, logits_rows);
-    backend->synchronize();
+                   logits_rows);
+    for (Part& part : parts) part.backend->synchronize();
   } catch (...) {
     // A failed pass leaves no half-stored tokens behind.
     for (size_t i = begin; i < end; ++i) cells.erase(batch.tokens[i].seq_id, batch.tokens[i].pos);
@@ -285,8 +260,10 @@ void Context::shift(int32_t seq_id, int32_t p0, int32_t p1, int32_t delta) {
   const runtime::KvCells::Moved moved = impl_->cells.shift(seq_id, p0, p1, delta);
   if (moved.cells.empty() || delta == 0) return;
   const ModelInfo& info = impl_->model->info();
-  for (const backend::KvLayer& layer : impl_->kv_layers) {
-    impl_->backend->rotate_keys(layer, moved.cells, moved.deltas, info.head_dim, impl_->model->impl().rope);
+  for (Impl::Part& part : impl_->parts) {
+    for (const backend::KvLayer& layer : part.kv_layers) {
+      part.backend->rotate_keys(layer, moved.cells, moved.deltas, info.head_dim, impl_->model->impl().rope);
+    }
   }
 }
 
@@ -311,7 +288,9 @@ void Context::copy_prefix(int32_t from, int32_t to, int32_t n) {
   std::vector<int32_t> targets;
   targets.reserve(cells.size());
   for (int32_t pos = 0; pos < n; ++pos) targets.push_back(impl_->cells.insert(to, pos));
-  for (const backend::KvLayer& layer : impl_->kv_layers) impl_->backend->copy_cells(layer, cells, targets);
+  for (Impl::Part& part : impl_->parts) {
+    for (const backend::KvLayer& layer : part.kv_layers) part.backend->copy_cells(layer, cells, targets);
+  }
 }
 
 void Context::clear() { impl_->cells.clear(); }
@@ -332,5 +311,6 @@ int32_t Context::n_vocab() const { return static_cast<int32_t>(impl_->model->inf
 const ContextOptions& Context::options() const { return impl_->options; }
 const Model& Context::model() const { return *impl_->model; }
 MemoryReport Context::memory() const { return impl_->memory; }
+const ContextPlan& Context::plan() const { return impl_->plan; }
 
 }  // namespace hearth

@@ -109,7 +109,10 @@ std::unique_ptr<Job> make_job(GenerationRequest request, std::shared_ptr<Generat
                                        .sampler = std::move(sampler),
                                        .stop = std::move(stop),
                                        .detokenizer = tokenizer::StreamingDetokenizer(tok, show_special, false),
-                                       .vocabulary = std::move(vocabulary)});
+                                       .vocabulary = std::move(vocabulary),
+                                       .watched = {},
+                                       .tokens = {},
+                                       .processed_logits = {}});
   job->result.prompt_tokens = static_cast<int32_t>(job->request.prompt.size());
   if (job->request.logits_processor) job->tokens = job->request.prompt;
   return job;

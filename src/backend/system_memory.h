@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <optional>
 
-namespace hearth::runtime {
+namespace hearth::backend {
 
 // MemAvailable from /proc/meminfo in bytes, or nullopt where it cannot be read.
 std::optional<uint64_t> available_memory();
 
-}  // namespace hearth::runtime
+}  // namespace hearth::backend

@@ -1,9 +1,9 @@
-#include "runtime/system_memory.h"
+#include "backend/system_memory.h"
 
 #include <fstream>
 #include <string>
 
-namespace hearth::runtime {
+namespace hearth::backend {
 
 std::optional<uint64_t> available_memory() {
   std::ifstream meminfo("/proc/meminfo");
@@ -16,4 +16,4 @@ std::optional<uint64_t> available_memory() {
   return std::nullopt;
 }
 
-}  // namespace hearth::runtime
+}  // namespace hearth::backend
