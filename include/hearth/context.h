@@ -64,6 +64,9 @@ struct ContextOptions {
 inline constexpr int32_t kAllGpuLayers = -1;
 inline constexpr int32_t kAutoGpuLayers = -2;
 
+// CUDA GPUs this process can use: 0 without a driver or a device, and in builds without CUDA.
+int gpu_count();
+
 // What one device runs and holds for a context, in bytes, decided before anything is allocated.
 struct DevicePlan {
   std::string device;       // "cpu", "cuda:0 (NVIDIA H200)"

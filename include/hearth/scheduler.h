@@ -128,6 +128,7 @@ struct SchedulerOptions {
   int32_t max_queue = 64;     // requests waiting for a slot (none free) beyond which submit() throws QueueFullError
   int32_t n_threads = 0;      // 0: one per hardware thread
   KvCacheType kv_type = KvCacheType::f16;
+  int32_t n_gpu_layers = 0;   // as ContextOptions::n_gpu_layers
 };
 
 struct SchedulerStats {
@@ -170,6 +171,11 @@ class Scheduler {
   int32_t slot_context() const;
   const Model& model() const;
   MemoryReport memory() const;
+  const ContextPlan& plan() const;  // the devices its context runs on
+
+  // The options of the one Context a Scheduler with these options makes (for plan_context() before making it);
+  // std::invalid_argument, as the constructor, for options that cannot work.
+  static ContextOptions context_options(const Model& model, const SchedulerOptions& options);
 
  private:
   struct Impl;

@@ -70,6 +70,15 @@ class _Plan:
     hook: Optional[ProcessorHook] = None
 
 
+def _gpu_layers(n_gpu_layers: Union[int, str]) -> int:
+    """``n_gpu_layers`` as the engine takes it: a count, ALL_GPU_LAYERS (-1) or AUTO_GPU_LAYERS."""
+    if n_gpu_layers == "auto":
+        return _hearth.AUTO_GPU_LAYERS
+    if isinstance(n_gpu_layers, bool) or not isinstance(n_gpu_layers, int) or n_gpu_layers < -1:
+        raise ValueError(f"n_gpu_layers must be a number of layers, -1 (all) or 'auto', not {n_gpu_layers!r}")
+    return n_gpu_layers
+
+
 class Llama:
     """A model loaded for generation.
 
@@ -77,14 +86,17 @@ class Llama:
     that run at once, batched; default 1), ``kv_cache_type`` ("f16" or "f32") and ``chat_template`` (Jinja source
     to chat with instead of the model's own template). Arguments that select llama.cpp
     machinery Hearth does not have (LoRA adapters, draft models, custom chat handlers, mirostat) raise ``ValueError``
-    rather than being ignored; GPU offload (``n_gpu_layers``) is accepted and runs on the CPU.
+    rather than being ignored. ``n_gpu_layers``: 0 (the default) runs on the CPU, N puts the last N layers and the
+    output on the GPU, -1 all of them, ``"auto"`` as many as the GPU's free memory holds (none without a GPU);
+    asking for GPU layers where there is no GPU raises ``ValueError`` (the ``llama_cpp`` compatibility module runs
+    such scripts on the CPU with a warning instead, as llama-cpp-python does without CUDA).
     """
 
     def __init__(
         self,
         model_path: str,
         *,
-        n_gpu_layers: int = 0,
+        n_gpu_layers: Union[int, str] = 0,
         split_mode: int = 0,
         main_gpu: int = 0,
         tensor_split: Optional[List[float]] = None,
@@ -153,6 +165,7 @@ class Llama:
             kv_cache_type = "f32"
         if kv_cache_type not in ("f16", "f32"):
             raise ValueError(f"kv_cache_type must be 'f16' or 'f32', not {kv_cache_type!r}")
+        gpu_layers = _gpu_layers(n_gpu_layers)
         if n_ctx < 0 or n_batch < 1 or n_parallel < 1:
             raise ValueError("n_ctx must be >= 0, n_batch and n_parallel >= 1")
         self.model_path = str(model_path)
@@ -180,18 +193,18 @@ class Llama:
             info = self._model.info()
             self._n_ctx = n_ctx if n_ctx > 0 else int(info["n_ctx_train"])
             self._engine = _hearth.Engine(self._model, n_parallel, self._n_ctx, n_batch, n_threads or 0,
-                                          kv_cache_type == "f32")
+                                          kv_cache_type == "f32", gpu_layers)
         self._input_ids: List[int] = []
         # The engine's clock for the last generation that finished: milliseconds from submission to the start, the
         # first token and the end.
         self.last_timings: Dict[str, float] = {}
         self.set_seed(seed)
         if verbose:
-            self._report_load(time.perf_counter() - start, n_gpu_layers)
+            self._report_load(time.perf_counter() - start)
 
     # ---- the model ------------------------------------------------------------------------------------------------
 
-    def _report_load(self, seconds: float, n_gpu_layers: int) -> None:
+    def _report_load(self, seconds: float) -> None:
         if self._model is None:
             print(f"hearth: vocabulary of {self.model_path} ({self._vocab.n_vocab} tokens)", file=sys.stderr)
             return
@@ -200,8 +213,9 @@ class Llama:
         mib = lambda n: n / (1 << 20)  # noqa: E731
         print(f"hearth: {info['name']} ({info['architecture']}, {info['n_params'] / 1e6:.1f} M parameters) "
               f"loaded in {seconds * 1e3:.0f} ms; context {self._n_ctx} x {self.n_parallel}; "
-              f"KV cache {mib(memory.get('kv_cache', 0)):.1f} MiB, scratch {mib(memory.get('scratch', 0)):.1f} MiB"
-              + ("; n_gpu_layers ignored: running on the CPU" if n_gpu_layers else ""), file=sys.stderr)
+              f"KV cache {mib(memory.get('kv_cache', 0)):.1f} MiB, scratch {mib(memory.get('scratch', 0)):.1f} MiB; "
+              + ", ".join(f"layers {d['first_layer']}-{d['end_layer'] - 1} on {d['device']}" for d in self.devices()),
+              file=sys.stderr)
 
     def _require_engine(self) -> _hearth.Engine:
         if self._engine is None:
@@ -291,8 +305,13 @@ class Llama:
         return out
 
     def memory(self) -> Dict[str, int]:
-        """Bytes held: the mapped weights, the KV cache and scratch."""
+        """Bytes held: the mapped weights, weights copied to a GPU, the KV cache and scratch."""
         return dict(self._require_engine().memory())
+
+    def devices(self) -> List[Dict[str, Any]]:
+        """Where the layers run: per device (in layer order) its name, layers [first_layer, end_layer), whether it
+        has the embeddings and the output, and the bytes of weights, KV cache and scratch it holds."""
+        return [dict(d) for d in self._require_engine().devices()]
 
     # ---- tokens ---------------------------------------------------------------------------------------------------
 

@@ -300,8 +300,26 @@ class Engine {
     const MemoryReport memory = scheduler().memory();
     py::dict out;
     out["weights_mapped"] = memory.weights_mapped;
+    out["weights_copied"] = memory.weights_copied;
     out["kv_cache"] = memory.kv_cache;
     out["scratch"] = memory.scratch;
+    return out;
+  }
+  // One dict per device the context runs on, in layer order (ContextPlan).
+  py::list devices() const {
+    py::list out;
+    for (const DevicePlan& device : scheduler().plan().devices) {
+      py::dict d;
+      d["device"] = device.device;
+      d["first_layer"] = device.first_layer;
+      d["end_layer"] = device.end_layer;
+      d["embeddings"] = device.embeddings;
+      d["output"] = device.output;
+      d["weights"] = device.weights;
+      d["kv_cache"] = device.kv_cache;
+      d["scratch"] = device.scratch;
+      out.append(d);
+    }
     return out;
   }
   py::dict stats() const {
@@ -417,6 +435,9 @@ PYBIND11_MODULE(_hearth, m) {
         return py::make_tuple(source, std::string(fallback));
       });
 
+  m.def("gpu_count", &gpu_count, "CUDA GPUs this process can use (0 without a driver, a device or a CUDA build)");
+  m.attr("ALL_GPU_LAYERS") = kAllGpuLayers;
+  m.attr("AUTO_GPU_LAYERS") = kAutoGpuLayers;
   m.def("builtin_template", [](const std::string& name) { return std::string(chat::builtin_template(name)); });
   m.def("builtin_template_names", [] {
     std::vector<std::string> names;
@@ -483,7 +504,7 @@ PYBIND11_MODULE(_hearth, m) {
 
   py::class_<Engine>(m, "Engine", "The scheduler: every generation of one model, batched")
       .def(py::init([](std::shared_ptr<Model> model, int32_t n_parallel, int32_t slot_context, int32_t n_batch,
-                       int32_t n_threads, bool f32_cache) {
+                       int32_t n_threads, bool f32_cache, int32_t n_gpu_layers) {
              py::gil_scoped_release release;
              return std::make_unique<Engine>(std::move(model),
                                              SchedulerOptions{.n_parallel = n_parallel,
@@ -491,15 +512,17 @@ PYBIND11_MODULE(_hearth, m) {
                                                               .n_batch = n_batch,
                                                               .max_queue = 1 << 20,
                                                               .n_threads = n_threads,
-                                                              .kv_type = f32_cache ? KvCacheType::f32 : KvCacheType::f16});
+                                                              .kv_type = f32_cache ? KvCacheType::f32 : KvCacheType::f16,
+                                                              .n_gpu_layers = n_gpu_layers});
            }),
            py::arg("model"), py::arg("n_parallel"), py::arg("slot_context"), py::arg("n_batch"), py::arg("n_threads"),
-           py::arg("f32_cache") = false)
+           py::arg("f32_cache") = false, py::arg("n_gpu_layers") = 0)
       .def("submit", &Engine::submit, py::arg("prompt"), py::arg("max_tokens"), py::arg("sampling"), py::arg("stop"),
            py::arg("ignore_eos"), py::arg("logprobs"), py::arg("top_logprobs"), py::arg("grammar"), py::arg("chat"),
            py::arg("logits_processor"))
       .def("close", &Engine::close)
       .def_property_readonly("slot_context", &Engine::slot_context)
       .def("memory", &Engine::memory)
+      .def("devices", &Engine::devices)
       .def("stats", &Engine::stats);
 }

@@ -328,8 +328,12 @@ std::string cuda_unavailable_reason() {
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status == cudaSuccess && count > 0) return {};
   cudaGetLastError();
-  return status == cudaSuccess ? std::string("no CUDA GPU is available on this machine")
-                               : fmt::format("no CUDA GPU is available on this machine ({})", cudaGetErrorString(status));
+  if (status == cudaErrorInsufficientDriver) {
+    return "no CUDA GPU is available on this machine (no NVIDIA driver, or one older than this build's CUDA runtime)";
+  }
+  return status == cudaSuccess || status == cudaErrorNoDevice
+             ? std::string("no CUDA GPU is available on this machine")
+             : fmt::format("no CUDA GPU is available on this machine ({})", cudaGetErrorString(status));
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int device) {

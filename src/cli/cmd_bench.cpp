@@ -29,6 +29,7 @@
 #include "cli/command_line.h"
 #include "cli/commands.h"
 #include "cli/numeric_flags.h"
+#include "cli/offload_flags.h"
 #include "hearth/context.h"
 #include "hearth/model.h"
 #include "hearth/tensor_type.h"
@@ -52,6 +53,7 @@ struct Settings {
   int32_t threads = 0;                             // 0: one per hardware thread
   int32_t repetitions = 5;
   int32_t depth = 0;
+  int32_t gpu_layers = 0;
   bool json = false;
 };
 
@@ -119,11 +121,14 @@ class Bench {
  public:
   Bench(std::shared_ptr<const Model> model, const Settings& settings)
       : settings_(settings),
-        context_(model, {.n_ctx = cells_needed(settings), .n_threads = settings.threads}),
+        context_(model, {.n_ctx = cells_needed(settings), .n_threads = settings.threads,
+                         .n_gpu_layers = settings.gpu_layers}),
         n_vocab_(context_.n_vocab()),
         weight_bytes_(weight_bytes(*model)) {
     if (settings_.depth > 0) decode_run(0, settings_.depth);
   }
+
+  const ContextPlan& plan() const { return context_.plan(); }
 
   TestResult run(const Test& test) {
     measure(test);  // warm-up
@@ -191,13 +196,15 @@ double rounded(double value, int digits) {
   return std::round(value * scale) / scale;
 }
 
-nlohmann::ordered_json to_json(const TestResult& result, const Settings& settings) {
+nlohmann::ordered_json to_json(const TestResult& result, const Settings& settings, const ContextPlan& plan) {
   // In the order the issue and tools/peer/bench.mjs list them.
   nlohmann::ordered_json line = {{"test", result.test.name()},
                          {"n_prompt", result.test.n_prompt},
                          {"n_gen", result.test.n_gen},
                          {"depth", settings.depth},
                          {"threads", settings.threads},
+                         {"backend", plan_devices(plan)},
+                         {"n_gpu_layers", plan.n_gpu_layers},
                          {"repetitions", settings.repetitions},
                          {"tokens_per_second", rounded(result.tokens_per_second, 2)},
                          {"stddev", rounded(result.stddev, 2)}};
@@ -215,17 +222,17 @@ std::string file_type_of(const Model& model) {
 }
 
 void print_table_header() {
-  std::printf("| model | size | type | threads | test | t/s | ttft ms | GB/s |\n");
-  std::printf("| --- | ---: | --- | ---: | --- | ---: | ---: | ---: |\n");
+  std::printf("| model | size | type | backend | threads | test | t/s | ttft ms | GB/s |\n");
+  std::printf("| --- | ---: | --- | --- | ---: | --- | ---: | ---: | ---: |\n");
   std::fflush(stdout);
 }
 
-void print_table_row(const Model& model, const TestResult& result, const Settings& settings) {
+void print_table_row(const Model& model, const TestResult& result, const Settings& settings, const ContextPlan& plan) {
   const std::string test =
       settings.depth > 0 ? fmt::format("{} @ d{}", result.test.name(), settings.depth) : result.test.name();
-  std::printf("%s", fmt::format("| {} | {:.2f} GiB | {} | {} | {} | {:.2f} ± {:.2f} | {} | {} |\n", model.info().name,
+  std::printf("%s", fmt::format("| {} | {:.2f} GiB | {} | {} | {} | {} | {:.2f} ± {:.2f} | {} | {} |\n", model.info().name,
                                 static_cast<double>(model.info().file_bytes) / (1024.0 * 1024.0 * 1024.0),
-                                file_type_of(model), settings.threads, test, result.tokens_per_second, result.stddev,
+                                file_type_of(model), plan_devices(plan), settings.threads, test, result.tokens_per_second, result.stddev,
                                 result.test.n_prompt > 0 ? fmt::format("{:.1f}", result.ttft_ms) : "",
                                 result.test.n_gen > 0 ? fmt::format("{:.2f}", result.gb_per_second) : "")
                         .c_str());
@@ -251,13 +258,15 @@ void run_bench(Settings settings) {
   for (const Test& test : tests) {
     const TestResult result = bench.run(test);
     if (settings.json) {
-      std::printf("%s\n", to_json(result, settings).dump().c_str());
+      std::printf("%s\n", to_json(result, settings, bench.plan()).dump().c_str());
       std::fflush(stdout);
     } else {
-      print_table_row(*model, result, settings);
+      print_table_row(*model, result, settings, bench.plan());
     }
   }
-  if (!settings.json) std::printf("\npeak resident memory: %.1f MiB\n", peak_rss_mib());
+  if (!settings.json) {
+    std::printf("\n%speak resident memory: %.1f MiB\n", describe_plan(bench.plan()).c_str(), peak_rss_mib());
+  }
 }
 
 }  // namespace
@@ -278,6 +287,7 @@ void register_bench(CLI::App& app, int& exit_code) {
                    thread_count_range());
   add_numeric_flag(*cmd, "-r,--repetitions", settings->repetitions, "Timed runs of each test after one warm-up (default 5)",
                    NumericRange<int32_t>{.min = 1, .max = 1000});
+  add_gpu_layers_flag(*cmd, settings->gpu_layers);
   add_numeric_flag(*cmd, "-d,--depth", settings->depth, "Tokens already in the cache when each test starts (default 0)",
                    NumericRange<int32_t>{.min = 0, .max = 1 << 20});
   cmd->add_flag("--json", settings->json, "One JSON object per test instead of the table");

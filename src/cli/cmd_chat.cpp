@@ -21,6 +21,7 @@
 #include "cli/default_model.h"
 #include "cli/input_files.h"
 #include "cli/numeric_flags.h"
+#include "cli/offload_flags.h"
 #include "cli/sampling_flags.h"
 #include "hearth/chat.h"
 #include "hearth/context.h"
@@ -33,6 +34,8 @@ struct Options {
   std::optional<std::string> model;  // unset: the default model; "" is refused
   int32_t n_ctx = 0;
   int32_t n_threads = 0;
+  int32_t n_gpu_layers = 0;
+  bool dry_run = false;
   int32_t max_reply_tokens = -1;
   SamplingFlags sampling;
   std::string system;
@@ -155,15 +158,22 @@ int run(const Options& options) {
   if (!interactive) catch_interrupts(/*piped=*/true);
   const std::filesystem::path path = model_path(options.model);
   const std::shared_ptr<const Model> model = Model::load(path);
-  Context context(model, {.n_ctx = options.n_ctx, .n_threads = options.n_threads});
+  const ContextOptions context_options{.n_ctx = options.n_ctx, .n_threads = options.n_threads,
+                                       .n_gpu_layers = options.n_gpu_layers};
+  if (options.dry_run) {
+    print(describe_plan(plan_context(*model, context_options)));
+    return 0;
+  }
+  Context context(model, context_options);
   warn_if_beyond_trained_context("chat", *model, context.n_ctx());
   chat::Template chat_template(chat_template_source("chat", options.template_name, options.template_file, *model));
   ChatSession session(model, std::move(context), std::move(chat_template), sampling_params(options.sampling),
                       options.max_reply_tokens);
   if (!options.system.empty()) session.set_system(options.system);
   if (options.verbose) {
-    std::fprintf(stderr, "hearth chat: %s, context %d tokens, end of turn '%s'\n", path.string().c_str(),
-                 session.context().n_ctx(), session.end_of_turn().c_str());
+    std::fprintf(stderr, "hearth chat: %s, context %d tokens, end of turn '%s'\n%s", path.string().c_str(),
+                 session.context().n_ctx(), session.end_of_turn().c_str(),
+                 describe_plan(session.context().plan()).c_str());
   }
 
   if (interactive) {
@@ -238,6 +248,8 @@ void register_chat(CLI::App& app, int& exit_code) {
                    NumericRange<int32_t>{.min = 0});
   add_numeric_flag(*cmd, "-t,--threads", options->n_threads, "Threads (default 0: one per hardware thread)",
                    thread_count_range());
+  add_gpu_layers_flag(*cmd, options->n_gpu_layers);
+  add_dry_run_flag(*cmd, options->dry_run);
   add_numeric_flag(*cmd, "-n,--n-predict", options->max_reply_tokens,
                    "Most tokens per reply (default -1: until the end of the turn or a full context; 0: none)",
                    NumericRange<int32_t>{.min = -1});

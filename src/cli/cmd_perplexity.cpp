@@ -24,6 +24,7 @@
 #include "cli/input_files.h"
 #include "cli/kl_divergence.h"
 #include "cli/numeric_flags.h"
+#include "cli/offload_flags.h"
 #include "hearth/context.h"
 #include "hearth/model.h"
 
@@ -40,6 +41,7 @@ struct Options {
   int32_t n_chunks = -1;  // -1: all (--chunks itself takes 1 and up)
   int32_t n_batch = 2048;
   int32_t n_threads = 0;
+  int32_t n_gpu_layers = 0;
   std::string kld_base;  // --kl-divergence-base: written, or read with --kl-divergence
   bool kld = false;
 };
@@ -73,7 +75,8 @@ void evaluate_chunks(const std::shared_ptr<const Model>& model, std::span<const 
                           .n_batch = n_ctx * n_seq,
                           .n_seq_max = n_seq,
                           .n_outputs_max = kld::scored_per_chunk(n_ctx) * n_seq,
-                          .n_threads = options.n_threads});
+                          .n_threads = options.n_threads,
+                          .n_gpu_layers = options.n_gpu_layers});
   std::fprintf(stderr, "perplexity: %lld tokens, %lld chunks of %d, %d per batch, %d threads\n",
                static_cast<long long>(tokens.size()), static_cast<long long>(n_chunks), n_ctx, n_seq,
                context.options().n_threads);
@@ -248,6 +251,7 @@ void register_perplexity(CLI::App& app, int& exit_code) {
                    "Tokens per forward pass; chunks run side by side (default 2048)", NumericRange<int32_t>{.min = 1});
   add_numeric_flag(*cmd, "-t,--threads", options->n_threads, "Threads (default 0: one per hardware thread)",
                    thread_count_range());
+  add_gpu_layers_flag(*cmd, options->n_gpu_layers);
   cmd->add_option("--kl-divergence-base", options->kld_base,
                   "Save every scored position's log-probabilities to FILE (llama.cpp's format); with "
                   "--kl-divergence, the base to compare against");

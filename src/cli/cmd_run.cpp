@@ -14,6 +14,7 @@
 #include "cli/default_model.h"
 #include "cli/input_files.h"
 #include "cli/numeric_flags.h"
+#include "cli/offload_flags.h"
 #include "cli/sampling_flags.h"
 #include "hearth/context.h"
 #include "hearth/grammar.h"
@@ -34,6 +35,8 @@ struct Options {
   int32_t n_ctx = 0;
   int32_t n_batch = 512;
   int32_t n_threads = 0;
+  int32_t n_gpu_layers = 0;
+  bool dry_run = false;
   std::string context_overflow = "error";
   std::string cache_type = "f16";
   bool display_prompt = true;
@@ -67,6 +70,16 @@ double seconds_since(Clock::time_point start) {
 
 double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 
+// Lines after the first indented to line up under the summary's values.
+std::string indented(const std::string& lines) {
+  std::string out;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    out += lines[i];
+    if (lines[i] == '\n' && i + 1 < lines.size()) out += std::string(14, ' ');
+  }
+  return out;
+}
+
 std::string rate(double count, double seconds) {
   return seconds > 0 ? fmt::format("{:.1f} tok/s", count / seconds) : std::string("- tok/s");
 }
@@ -82,10 +95,16 @@ void run(const Options& options) {
   const double load_seconds = seconds_since(load_start);
   const tokenizer::Tokenizer& tok = model->tokenizer();
 
-  Context context(model, {.n_ctx = options.n_ctx,
-                          .n_batch = options.n_batch,
-                          .n_threads = options.n_threads,
-                          .kv_type = options.cache_type == "f16" ? KvCacheType::f16 : KvCacheType::f32});
+  const ContextOptions context_options{.n_ctx = options.n_ctx,
+                                       .n_batch = options.n_batch,
+                                       .n_threads = options.n_threads,
+                                       .kv_type = options.cache_type == "f16" ? KvCacheType::f16 : KvCacheType::f32,
+                                       .n_gpu_layers = options.n_gpu_layers};
+  if (options.dry_run) {
+    std::fputs(describe_plan(plan_context(*model, context_options)).c_str(), stdout);
+    return;
+  }
+  Context context(model, context_options);
   const int32_t n_ctx = context.n_ctx();
   warn_if_beyond_trained_context("run", *model, n_ctx);
 
@@ -157,14 +176,16 @@ void run(const Options& options) {
       "prompt:       {} tokens in {:.1f} ms ({})\n"
       "first token:  {:.1f} ms after the prompt was submitted\n"
       "generation:   {} tokens in {:.1f} ms ({}), stop: {}\n"
-      "memory:       weights {:.1f} MiB mapped, KV cache {:.1f} MiB, scratch {:.1f} MiB\n",
+      "memory:       weights {:.1f} MiB mapped{}, KV cache {:.1f} MiB, scratch {:.1f} MiB\n"
+      "devices:      {}",
       info.name, info.architecture, static_cast<double>(info.n_params) / 1e6, load_seconds * 1e3, n_ctx,
       context.options().n_threads, options.cache_type,
       n_shifted > 0 ? fmt::format(", {} positions shifted out", n_shifted) : std::string(), prompt.size(),
       prompt_seconds * 1e3, rate(static_cast<double>(prompt.size()), prompt_seconds), first_token_seconds * 1e3,
       n_generated, generation_seconds * 1e3, rate(n_generated, generation_seconds),
-      sampling::stop_reason_name(stop.reason()), mib(memory.weights_mapped), mib(memory.kv_cache),
-      mib(memory.scratch)).c_str());
+      sampling::stop_reason_name(stop.reason()), mib(memory.weights_mapped),
+      memory.weights_copied > 0 ? fmt::format(" ({:.1f} MiB copied to the GPU)", mib(memory.weights_copied)) : "",
+      mib(memory.kv_cache), mib(memory.scratch), indented(describe_plan(context.plan()))).c_str());
 }
 
 }  // namespace
@@ -183,6 +204,8 @@ void register_run(CLI::App& app, int& exit_code) {
                    NumericRange<int32_t>{.min = 1});
   add_numeric_flag(*cmd, "-t,--threads", options->n_threads, "Threads (default 0: one per hardware thread)",
                    thread_count_range());
+  add_gpu_layers_flag(*cmd, options->n_gpu_layers);
+  add_dry_run_flag(*cmd, options->dry_run);
   add_sampling_flags(*cmd, options->sampling);
   cmd->add_option("--context-overflow", options->context_overflow,
                   "When prompt + n-predict exceed the context: error (default), truncate-left or shift")

@@ -19,6 +19,7 @@
 #include "cli/default_model.h"
 #include "cli/input_files.h"
 #include "cli/numeric_flags.h"
+#include "cli/offload_flags.h"
 #include "hearth/model.h"
 #include "hearth/scheduler.h"
 #include "server/engine.h"
@@ -35,6 +36,8 @@ struct Options {
   int32_t n_parallel = 4;
   int32_t n_threads = 0;
   int32_t n_batch = 512;
+  int32_t n_gpu_layers = 0;
+  bool dry_run = false;
   int32_t max_queue = 64;
   uint64_t max_body_bytes = 8 << 20;
   int32_t max_connections = 4096;
@@ -60,8 +63,31 @@ std::vector<std::string> read_api_keys(const std::string& path) {
   return keys;
 }
 
+// Each line of `lines` after `prefix`.
+std::string prefixed(const std::string& prefix, const std::string& lines) {
+  std::string out;
+  for (size_t begin = 0; begin < lines.size();) {
+    const size_t end = lines.find('\n', begin);
+    const size_t stop = end == std::string::npos ? lines.size() : end + 1;
+    out += prefix + lines.substr(begin, stop - begin);
+    begin = stop;
+  }
+  return out;
+}
+
 void serve(const Options& options) {
   const std::filesystem::path path = model_path(options.model);
+  const SchedulerOptions scheduler_options{.n_parallel = options.n_parallel,
+                                           .slot_context = options.slot_context,
+                                           .n_batch = options.n_batch,
+                                           .max_queue = options.max_queue,
+                                           .n_threads = options.n_threads,
+                                           .n_gpu_layers = options.n_gpu_layers};
+  if (options.dry_run) {
+    const std::shared_ptr<const Model> model = Model::load(path);
+    std::fputs(describe_plan(plan_context(*model, Scheduler::context_options(*model, scheduler_options))).c_str(), stdout);
+    return;
+  }
   server::ServerOptions server_options{.host = options.host,
                                        .port = static_cast<uint16_t>(options.port),
                                        .api_keys = options.api_keys,
@@ -84,17 +110,12 @@ void serve(const Options& options) {
   const std::shared_ptr<const Model> model = Model::load(path);
   const std::string alias = !options.alias.empty() ? options.alias : path.stem().string();
   auto engine = std::make_shared<server::Engine>(
-      model,
-      SchedulerOptions{.n_parallel = options.n_parallel,
-                       .slot_context = options.slot_context,
-                       .n_batch = options.n_batch,
-                       .max_queue = options.max_queue,
-                       .n_threads = options.n_threads},
-      chat_template_source("serve", options.template_name, options.template_file, *model), alias);
+      model, scheduler_options, chat_template_source("serve", options.template_name, options.template_file, *model), alias);
   warn_if_beyond_trained_context("serve", *model, engine->scheduler().slot_context());
   server.set_engine(engine);
-  std::fprintf(stderr, "hearth serve: model %s loaded as '%s': %d slots of %d tokens\n", path.string().c_str(),
-               alias.c_str(), options.n_parallel, engine->scheduler().slot_context());
+  std::fprintf(stderr, "hearth serve: model %s loaded as '%s': %d slots of %d tokens\n%s", path.string().c_str(),
+               alias.c_str(), options.n_parallel, engine->scheduler().slot_context(),
+               prefixed("hearth serve: ", describe_plan(engine->scheduler().plan())).c_str());
 
   server.wait_for_stop_signal();
   std::fprintf(stderr, "hearth serve: stopping; requests in flight get %d s to finish\n", options.grace_seconds);
@@ -125,6 +146,8 @@ void register_serve(CLI::App& app, int& exit_code) {
                    thread_count_range());
   add_numeric_flag(*cmd, "-b,--batch-size", options->n_batch, "Most tokens per forward pass (default 512)",
                    NumericRange<int32_t>{.min = 1, .max = 1 << 16});
+  add_gpu_layers_flag(*cmd, options->n_gpu_layers);
+  add_dry_run_flag(*cmd, options->dry_run);
   add_numeric_flag(*cmd, "--max-queue", options->max_queue,
                    "Requests waiting for a slot beyond which new ones get 503 (default 64)",
                    NumericRange<int32_t>{.min = 0, .max = 1 << 20});

@@ -142,8 +142,10 @@ ContextLayout lay_out(const Model& model, const ContextOptions& requested) {
   if (automatic) {
     n_gpu = backend::cuda_device_count() > 0 ? n_layer : 0;
   } else if (n_gpu > 0 && backend::cuda_device_count() == 0) {
-    throw std::invalid_argument(fmt::format("n_gpu_layers is {}, but {}; use 0 to run on the CPU",
-                                            options.n_gpu_layers, backend::cuda_unavailable_reason()));
+    const std::string asked = options.n_gpu_layers == kAllGpuLayers ? std::string("every layer on the GPU was asked for")
+                                                                    : fmt::format("{} GPU layers were asked for", n_gpu);
+    throw std::invalid_argument(fmt::format("{} (n_gpu_layers, --gpu-layers), but {}; use 0 to run on the CPU", asked,
+                                            backend::cuda_unavailable_reason()));
   }
   if (n_gpu > 0) gpu = backend::make_cuda_backend(0);
   auto cpu = n_gpu < n_layer || automatic ? backend::make_cpu_backend(options.n_threads) : nullptr;
@@ -173,6 +175,8 @@ ContextPlan plan_of(const ContextLayout& layout) {
 }  // namespace hearth::runtime
 
 namespace hearth {
+
+int gpu_count() { return backend::cuda_device_count(); }
 
 ContextPlan plan_context(const Model& model, const ContextOptions& options) {
   return runtime::plan_of(runtime::lay_out(model, options));

@@ -117,7 +117,8 @@ struct Scheduler::Impl {
             .n_seq_max = options.n_parallel,
             .n_outputs_max = options.n_parallel,  // a step asks for at most one token's logits per slot
             .n_threads = options.n_threads,
-            .kv_type = options.kv_type};
+            .kv_type = options.kv_type,
+            .n_gpu_layers = options.n_gpu_layers};
   }
 
   // ---- The worker ----
@@ -428,5 +429,10 @@ SchedulerStats Scheduler::stats() const {
 int32_t Scheduler::slot_context() const { return impl_->options.slot_context; }
 const Model& Scheduler::model() const { return *impl_->model; }
 MemoryReport Scheduler::memory() const { return impl_->memory; }
+const ContextPlan& Scheduler::plan() const { return impl_->context.plan(); }
+
+ContextOptions Scheduler::context_options(const Model& model, const SchedulerOptions& options) {
+  return Scheduler::Impl::context_options(Scheduler::Impl::resolve(model, options));
+}
 
 }  // namespace hearth

@@ -59,5 +59,31 @@ TEST(CliRun, ContextBeyondTheTrainedLengthWarns) {
   EXPECT_EQ(trained.out.find("warning"), std::string::npos) << trained.out;
 }
 
+TEST(CliRun, DryRunPrintsWhereEachLayerRunsAndLoadsNothing) {
+  const auto plan = run_demo("-p 'x' --dry-run -c 128");
+  ASSERT_EQ(plan.exit_code, 0) << plan.out;
+  // 6 layers x 128 cells x (keys + values of 128 values) x 2 bytes = 384 KiB.
+  EXPECT_EQ(plan.out.find("layers 0-5 + embeddings + output on cpu: KV cache 0.4 MiB, scratch "), 0u) << plan.out;
+  EXPECT_EQ(plan.out.find('\n'), plan.out.size() - 1) << "one device, one line: " << plan.out;
+  // A real run reports the same devices.
+  const auto report = run_reporting("-n 1 -c 128");
+  EXPECT_NE(report.out.find("devices:      layers 0-5 + embeddings + output on cpu"), std::string::npos) << report.out;
+}
+
+TEST(CliRun, GpuLayersAreACountAllOrAutoAndNeedAGpu) {
+  const auto bad = run_reporting("-n 1 --gpu-layers half");
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("--gpu-layers must be a number of layers, all or auto, not 'half'"), std::string::npos) << bad.out;
+  EXPECT_EQ(run_reporting("-n 1 --gpu-layers -3").exit_code, 2);
+  const auto automatic = run_reporting("-n 1 --gpu-layers auto");
+  EXPECT_EQ(automatic.exit_code, 0) << automatic.out;
+  if (automatic.out.find(" on cuda:") != std::string::npos) return;  // a machine with a GPU: auto took it
+  for (const char* layers : {"2", "all"}) {
+    const auto refused = run_reporting(std::string("-n 1 --gpu-layers ") + layers);
+    EXPECT_EQ(refused.exit_code, 1) << refused.out;
+    EXPECT_NE(refused.out.find("use 0 to run on the CPU"), std::string::npos) << refused.out;
+  }
+}
+
 }  // namespace
 }  // namespace hearth

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 import hearth
+from hearth import _hearth
 from conftest import BIN_DIR, SHARED
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city", "parameters": {
@@ -84,6 +85,30 @@ def test_options_that_would_change_results_are_refused(qwen_path):
     for option in ({"rope_freq_base": 5e5}, {"type_k": 8}, {"rope_scaling_type": 2}, {"type_k": 0, "type_v": 1}):
         with pytest.raises(ValueError):
             hearth.Llama(qwen_path, verbose=False, **option)
-    with hearth.Llama(qwen_path, n_ctx=64, type_k=0, type_v=0, flash_attn=True, n_gpu_layers=-1, use_mlock=True,
+    with hearth.Llama(qwen_path, n_ctx=64, type_k=0, type_v=0, flash_attn=True, n_gpu_layers="auto", use_mlock=True,
                       verbose=False) as f32:
         assert f32.memory()["kv_cache"] > 0
+
+
+def test_gpu_layers_are_a_gpu_or_an_error_never_a_silent_cpu_run(qwen_path):
+    for bad in (-2, "all", 1.5, True):
+        with pytest.raises(ValueError):
+            hearth.Llama(qwen_path, n_ctx=64, n_gpu_layers=bad, verbose=False)
+    with hearth.Llama(qwen_path, n_ctx=64, n_gpu_layers="auto", verbose=False) as llm:
+        devices = llm.devices()
+        assert devices[0]["first_layer"] == 0 and devices[0]["embeddings"] and devices[-1]["output"]
+        assert devices[-1]["end_layer"] == llm._model.info()["n_layer"]
+    if _hearth.gpu_count() > 0:
+        with hearth.Llama(qwen_path, n_ctx=64, n_gpu_layers=-1, verbose=False) as llm:
+            assert [d["device"].split(":")[0] for d in llm.devices()] == ["cuda"]
+        return
+    assert [d["device"] for d in devices] == ["cpu"]
+    for layers in (1, -1):
+        with pytest.raises(ValueError, match="no CUDA"):
+            hearth.Llama(qwen_path, n_ctx=64, n_gpu_layers=layers, verbose=False)
+    # The llama_cpp stand-in runs such a script on the CPU, saying so, as llama-cpp-python built without CUDA does.
+    from hearth import llama_cpp_compat
+    with pytest.warns(RuntimeWarning, match="no CUDA GPU"):
+        with llama_cpp_compat.Llama(qwen_path, n_ctx=64, n_gpu_layers=-1, verbose=False) as llm:
+            assert [d["device"] for d in llm.devices()] == ["cpu"]
+    assert llama_cpp_compat.install().llama.Llama is llama_cpp_compat.Llama
