@@ -243,15 +243,44 @@ TEST(CudaContext, TheWholeModelAgreesWithTheCpu) {
   EXPECT_GE(same_top * 100, cpu.size() * 99);
 }
 
-TEST(CudaContext, PartialOffloadIsRefusedNamingTheLayers) {
+// Greedy tokens after the prompt with `gpu_layers` layers on the GPU.
+std::vector<int32_t> greedy(const std::shared_ptr<const Model>& model, int32_t gpu_layers, int n) {
+  Context ctx(model, {.n_ctx = 256, .n_threads = 2, .n_gpu_layers = gpu_layers});
+  std::vector<int32_t> tokens = model->tokenizer().tokenize("The old lighthouse keeper climbed the stairs", true, false);
+  Batch batch;
+  for (size_t i = 0; i < tokens.size(); ++i) batch.add(tokens[i], static_cast<int32_t>(i), 0, i + 1 == tokens.size());
+  std::vector<int32_t> out;
+  for (int k = 0; k < n; ++k) {
+    ctx.decode(batch);
+    const auto logits = ctx.logits(batch.size() - 1);
+    const auto next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    out.push_back(next);
+    batch.clear();
+    batch.add(next, static_cast<int32_t>(tokens.size()) + k, 0, true);
+  }
+  return out;
+}
+
+// Half the layers on the GPU: the plan puts the first three (and the embeddings) on the CPU, the last three and
+// the output on the GPU, and the greedy tokens are those of the whole model on the GPU.
+TEST(CudaContext, HalfTheLayersOnTheGpuGiveTheTokensOfFullOffload) {
   ASSERT_GT(cuda_device_count(), 0) << "these tests need a CUDA GPU";
   auto model = Model::load(shared_dir() / "models" / "hearth-demo-13m-q8_0.gguf");
-  try {
-    Context ctx(model, {.n_ctx = 64, .n_gpu_layers = 1});
-    FAIL() << "partial offload was accepted";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("part of the model"), std::string::npos) << e.what();
-  }
+  const ContextPlan plan = plan_context(*model, {.n_ctx = 256, .n_gpu_layers = 3});
+  ASSERT_EQ(plan.devices.size(), 2u);
+  EXPECT_EQ(plan.devices[0].device, "cpu");
+  EXPECT_EQ(plan.devices[0].end_layer, 3);
+  EXPECT_TRUE(plan.devices[0].embeddings);
+  EXPECT_EQ(plan.devices[1].first_layer, 3);
+  EXPECT_TRUE(plan.devices[1].output);
+  EXPECT_GT(plan.devices[1].weights, 0u);
+  const auto full = greedy(model, kAllGpuLayers, 32);
+  EXPECT_EQ(greedy(model, 3, 32), full);
+  EXPECT_EQ(greedy(model, 1, 32), full);
+  const ContextPlan automatic = plan_context(*model, {.n_ctx = 256, .n_gpu_layers = kAutoGpuLayers});
+  EXPECT_EQ(automatic.n_gpu_layers, 6);  // a 14 MB model fits any GPU
+  ASSERT_EQ(automatic.devices.size(), 1u);
+  EXPECT_TRUE(automatic.devices[0].embeddings && automatic.devices[0].output);
 }
 
 }  // namespace
