@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -59,6 +60,8 @@ struct ContextOptions {
   // holds after the KV cache and scratch (none without a GPU). Asking for GPU layers where there is no GPU is an
   // std::invalid_argument saying why, never a silent CPU run.
   int32_t n_gpu_layers = 0;
+  // Called while the constructor copies weights to a GPU (after each layer): bytes copied so far of the total.
+  std::function<void(uint64_t copied, uint64_t total)> on_weight_copy = {};
 };
 
 inline constexpr int32_t kAllGpuLayers = -1;

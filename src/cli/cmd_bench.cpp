@@ -122,7 +122,8 @@ class Bench {
   Bench(std::shared_ptr<const Model> model, const Settings& settings)
       : settings_(settings),
         context_(model, {.n_ctx = cells_needed(settings), .n_threads = settings.threads,
-                         .n_gpu_layers = settings.gpu_layers}),
+                         .n_gpu_layers = settings.gpu_layers,
+                         .on_weight_copy = weight_copy_progress("hearth bench")}),
         n_vocab_(context_.n_vocab()),
         weight_bytes_(weight_bytes(*model)) {
     if (settings_.depth > 0) decode_run(0, settings_.depth);

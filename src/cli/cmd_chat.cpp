@@ -159,7 +159,8 @@ int run(const Options& options) {
   const std::filesystem::path path = model_path(options.model);
   const std::shared_ptr<const Model> model = Model::load(path);
   const ContextOptions context_options{.n_ctx = options.n_ctx, .n_threads = options.n_threads,
-                                       .n_gpu_layers = options.n_gpu_layers};
+                                       .n_gpu_layers = options.n_gpu_layers,
+                                       .on_weight_copy = weight_copy_progress("hearth chat")};
   if (options.dry_run) {
     print(describe_plan(plan_context(*model, context_options)));
     return 0;

@@ -99,7 +99,8 @@ void run(const Options& options) {
                                        .n_batch = options.n_batch,
                                        .n_threads = options.n_threads,
                                        .kv_type = options.cache_type == "f16" ? KvCacheType::f16 : KvCacheType::f32,
-                                       .n_gpu_layers = options.n_gpu_layers};
+                                       .n_gpu_layers = options.n_gpu_layers,
+                                       .on_weight_copy = weight_copy_progress("hearth run")};
   if (options.dry_run) {
     std::fputs(describe_plan(plan_context(*model, context_options)).c_str(), stdout);
     return;

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <vector>
 
 #include "cli/input_files.h"
@@ -44,6 +47,16 @@ CLI::Option* add_dry_run_flag(CLI::App& cmd, bool& dry_run) {
   return cmd.add_flag("--dry-run", dry_run,
                       "Print which device would run which layers and the memory each would hold, then exit without "
                       "allocating");
+}
+
+std::function<void(uint64_t, uint64_t)> weight_copy_progress(std::string command) {
+  if (::isatty(STDERR_FILENO) == 0) return {};
+  return [command = std::move(command)](uint64_t copied, uint64_t total) {
+    std::fprintf(stderr, "\r%s: copying weights to the GPU: %3.0f%% of %s%s", command.c_str(),
+                 100.0 * static_cast<double>(copied) / static_cast<double>(total), size(total).c_str(),
+                 copied == total ? "\n" : "");
+    std::fflush(stderr);
+  };
 }
 
 std::string plan_devices(const ContextPlan& plan) {

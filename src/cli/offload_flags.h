@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +19,9 @@ CLI::Option* add_gpu_layers_flag(CLI::App& cmd, int32_t& n_gpu_layers);
 
 // Adds --dry-run: print the plan (describe_plan) and exit without allocating anything.
 CLI::Option* add_dry_run_flag(CLI::App& cmd, bool& dry_run);
+
+// ContextOptions::on_weight_copy for a command: a progress line on stderr when it is a terminal, nothing otherwise.
+std::function<void(uint64_t, uint64_t)> weight_copy_progress(std::string command);
 
 // The devices of a plan, short, in layer order: "cpu", "cuda:0", "cpu+cuda:0".
 std::string plan_devices(const ContextPlan& plan);

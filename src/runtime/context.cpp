@@ -76,16 +76,26 @@ Context::Impl::Impl(std::shared_ptr<const Model> model_in, runtime::ContextLayou
                                         static_cast<uint64_t>(info.n_vocab));
     }
     // Weights go to the device now, so that the first decode is not the one that waits for them.
+    uint64_t copied = 0;
     for (int32_t l = share.first_layer; l < share.end_layer; ++l) {
       model::for_each_tensor(
-          weights.layers[static_cast<size_t>(l)], [&](const backend::Weight& w) { be.upload(w); },
-          [&](std::span<const float> v) { be.upload(v); });
+          weights.layers[static_cast<size_t>(l)],
+          [&](const backend::Weight& w) {
+            be.upload(w);
+            copied += be.resident_bytes(w);
+          },
+          [&](std::span<const float> v) {
+            be.upload(v);
+            copied += be.resident_bytes(v);
+          });
+      if (share.weights > 0 && options.on_weight_copy) options.on_weight_copy(copied, share.weights);
     }
     if (share.embeddings) be.upload(weights.token_embd);
     if (share.output) {
       be.upload(weights.output_norm);
       be.upload(weights.output);
     }
+    if (share.weights > 0 && options.on_weight_copy) options.on_weight_copy(share.weights, share.weights);
     memory.weights_copied += share.weights;
     memory.kv_cache += share.kv_cache;
     memory.scratch += share.scratch;
